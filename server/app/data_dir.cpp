@@ -1,0 +1,106 @@
+#include "app/data_dir.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+namespace entitle::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<void> sys_fail(const fs::path& path, std::string_view what) {
+    return fail(ErrorCode::internal, fmt::format("{} {}: {}", what, path.string(), std::strerror(errno)));
+}
+
+struct Fd {
+    int fd = -1;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+}  // namespace
+
+Result<void> write_file_atomically(const fs::path& path, std::string_view content, unsigned mode) {
+    const fs::path tmp = path.string() + ".tmp";
+    ::unlink(tmp.c_str());  // a leftover from an interrupted write; absence is fine
+    Fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)};
+    if (out.fd < 0) return sys_fail(tmp, "cannot create");
+    if (::fchmod(out.fd, mode) != 0) return sys_fail(tmp, "cannot chmod");  // umask-proof
+    std::size_t done = 0;
+    while (done < content.size()) {
+        const ssize_t n = ::write(out.fd, content.data() + done, content.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return sys_fail(tmp, "cannot write");
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(out.fd) != 0) return sys_fail(tmp, "cannot fsync");
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_fail(path, "cannot rename onto");
+    Fd dir{::open(path.parent_path().empty() ? "." : path.parent_path().c_str(),
+                  O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (dir.fd >= 0) ::fsync(dir.fd);  // best effort: some filesystems refuse directory fsync
+    return {};
+}
+
+Result<std::string> read_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+Result<std::string> read_secret_file(const fs::path& path) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(ErrorCode::invalid_request, fmt::format("{} is not a regular file", path.string()));
+    }
+    if ((st.st_mode & 077) != 0) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("{} holds a secret but has mode {:04o}, open to group or others; "
+                                "run: chmod 600 {}",
+                                path.string(), st.st_mode & 07777, path.string()));
+    }
+    return read_file(path);
+}
+
+Result<void> check_data_dir(const DataDir& dir) {
+    struct stat st{};
+    if (::stat(dir.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("{} is not an Entitle data directory: run `entitled init --data {}`",
+                                dir.root.string(), dir.root.string()));
+    }
+    if (!fs::exists(dir.store())) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("{} has no store ({}): run `entitled init --data {}`",
+                                dir.root.string(), dir.store().filename().string(), dir.root.string()));
+    }
+    if ((st.st_mode & 022) != 0) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("data directory {} has mode {:04o}, writable by group or others; "
+                                "run: chmod 700 {}",
+                                dir.root.string(), st.st_mode & 07777, dir.root.string()));
+    }
+    return {};
+}
+
+}  // namespace entitle::app

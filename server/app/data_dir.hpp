@@ -1,0 +1,38 @@
+// The data directory `entitled init` creates and `entitled serve` uses, and
+// the file rules for secrets in it (mode 0600, written atomically).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace entitle::app {
+
+struct DataDir {
+    std::filesystem::path root;
+
+    [[nodiscard]] std::filesystem::path store() const { return root / "entitle.db"; }
+    [[nodiscard]] std::filesystem::path lease_key() const { return root / "lease-signing.key"; }
+    [[nodiscard]] std::filesystem::path tls_key() const { return root / "tls.key"; }
+    [[nodiscard]] std::filesystem::path tls_cert() const { return root / "tls.crt"; }
+    [[nodiscard]] std::filesystem::path issuers() const { return root / "issuers"; }
+    [[nodiscard]] std::filesystem::path admin_token() const { return root / "admin.token"; }
+};
+
+// Writes `content` to `path` atomically (temporary file, fsync, rename,
+// fsync of the directory) with the given mode, replacing any old file.
+[[nodiscard]] Result<void> write_file_atomically(const std::filesystem::path& path,
+                                                 std::string_view content, unsigned mode);
+
+// Reads a secret file, refusing one that is missing, unreadable, not a
+// regular file, or readable or writable by group or others.
+[[nodiscard]] Result<std::string> read_secret_file(const std::filesystem::path& path);
+// Reads any file; the error names it.
+[[nodiscard]] Result<std::string> read_file(const std::filesystem::path& path);
+
+// Checks that `dir` is an initialised data directory that group and others
+// cannot write to (init makes it 0700).
+[[nodiscard]] Result<void> check_data_dir(const DataDir& dir);
+
+}  // namespace entitle::app

@@ -1,0 +1,122 @@
+#include "app/serve_command.hpp"
+
+#include <charconv>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "app/data_dir.hpp"
+#include "crypto/ed25519.hpp"
+#include "crypto/jwk.hpp"
+#include "http/authenticator.hpp"
+#include "http/metrics.hpp"
+#include "http/router.hpp"
+#include "http/system_routes.hpp"
+#include "http/token_routes.hpp"
+#include "core/clock.hpp"
+#include "http/tls_context.hpp"
+#include "store/store.hpp"
+
+namespace entitle::app {
+
+namespace asio = boost::asio;
+
+Result<std::pair<std::string, unsigned short>> parse_listen_address(std::string_view text) {
+    std::string_view host, port;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            return fail(ErrorCode::invalid_request, fmt::format("--listen '{}': expected [IPv6]:PORT", text));
+        }
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) {
+            return fail(ErrorCode::invalid_request, fmt::format("--listen '{}': expected HOST:PORT", text));
+        }
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+    }
+    unsigned value = 0;
+    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (host.empty() || port.empty() || ec != std::errc{} || ptr != port.data() + port.size() || value > 65535) {
+        return fail(ErrorCode::invalid_request, fmt::format("--listen '{}': expected HOST:PORT with a port 0-65535", text));
+    }
+    if (host == "localhost") host = "127.0.0.1";
+    return std::pair{std::string(host), static_cast<unsigned short>(value)};
+}
+
+Result<void> run_serve(const ServeOptions& options) {
+    const DataDir dir{options.data_dir};
+    if (auto r = check_data_dir(dir); !r) return r;
+    auto address = parse_listen_address(options.listen);
+    if (!address) return std::unexpected(address.error());
+
+    const std::string cert_file = options.tls_cert.value_or(dir.tls_cert().string());
+    const std::string key_file = options.tls_key.value_or(dir.tls_key().string());
+    if (auto k = read_secret_file(key_file); !k) return std::unexpected(k.error());
+    if (auto t = read_secret_file(dir.admin_token()); !t && std::filesystem::exists(dir.admin_token())) {
+        return std::unexpected(t.error());
+    }
+    auto lease_pem = read_secret_file(dir.lease_key());
+    if (!lease_pem) return std::unexpected(lease_pem.error());
+    auto lease_key = crypto::Ed25519PrivateKey::from_pem(*lease_pem);
+    if (!lease_key) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("{}: {}", dir.lease_key().string(), lease_key.error()));
+    }
+    const auto lease_pub = lease_key->public_key();
+    const std::string kid = crypto::jwk_thumbprint(lease_pub);
+    const nlohmann::json jwks = {{"keys", nlohmann::json::array({crypto::ed25519_jwk(lease_pub, kid)})}};
+
+    auto tls = http::make_server_tls_context(cert_file, key_file);
+    if (!tls) return std::unexpected(tls.error());
+
+    auto store = store::Store::open(dir.store().string());
+    if (!store) return std::unexpected(store.error());
+
+    http::Metrics metrics;
+    http::Authenticator auth(**store);
+    http::Router router(auth);
+    SystemClock clock;
+    http::register_system_routes(router, {**store, metrics, jwks});
+    http::register_token_routes(router, **store, clock);
+
+    const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    asio::io_context ioc(static_cast<int>(threads));
+    http::Server server(ioc, *tls, router, metrics, options.limits, options.log_requests);
+    auto endpoint = server.listen(address->first, address->second);
+    if (!endpoint) return std::unexpected(endpoint.error());
+
+    const std::string host = endpoint->address().is_v6() ? "[" + endpoint->address().to_string() + "]"
+                                                         : endpoint->address().to_string();
+    const std::string url = fmt::format("https://{}:{}", host, endpoint->port());
+    const std::string public_url = options.public_url.value_or(url);
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;  // cancelled
+        spdlog::info("event=shutdown signal={} draining", signo);
+        server.begin_shutdown();
+    });
+    server.start();
+    spdlog::info("event=start listen={} public_url={} threads={} lease_kid={}", url, public_url, threads, kid);
+    std::cout << "listening on " << url << std::endl;  // scripts wait for this line
+
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+    ioc.run();
+    for (auto& t : pool) t.join();
+    signals.cancel();
+    store->reset();  // drains queued writes, checkpoints, closes
+    spdlog::info("event=stopped");
+    return {};
+}
+
+}  // namespace entitle::app

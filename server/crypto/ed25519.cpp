@@ -1,0 +1,176 @@
+#include "crypto/ed25519.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include <climits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace entitle::crypto {
+namespace {
+
+constexpr std::size_t kRawKeySize = 32;
+constexpr std::size_t kSignatureSize = 64;
+
+struct BioDeleter {
+    void operator()(BIO* b) const noexcept { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+
+struct MdCtxDeleter {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+
+// A read-only memory BIO over `text` (OpenSSL does not copy it).
+BioPtr memory_bio(std::string_view text) {
+    if (text.size() > static_cast<std::size_t>(INT_MAX)) return nullptr;
+    return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+// Everything written to a memory BIO, as a string.
+std::string bio_contents(BIO* bio) {
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(bio, &data);
+    if (len <= 0 || data == nullptr) return {};
+    return std::string(data, static_cast<std::size_t>(len));
+}
+
+// Never prompts on a terminal for a passphrase: encrypted keys simply fail.
+int no_passphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) { return -1; }
+
+bool is_ed25519(const EVP_PKEY* key) { return EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519; }
+
+std::string key_type_name(const EVP_PKEY* key) {
+    const char* name = EVP_PKEY_get0_type_name(key);
+    return name != nullptr ? name : "unknown";
+}
+
+EVP_PKEY* checked(const PkeyPtr& key) {
+    if (!key) throw std::logic_error("use of a moved-from Ed25519 key");
+    return key.get();
+}
+
+std::string raw_public(const EVP_PKEY* key) {
+    std::string raw(kRawKeySize, '\0');
+    std::size_t len = raw.size();
+    if (EVP_PKEY_get_raw_public_key(key, reinterpret_cast<unsigned char*>(raw.data()), &len) != 1 ||
+        len != kRawKeySize) {
+        ERR_clear_error();
+        throw std::runtime_error("OpenSSL could not export the Ed25519 public key");
+    }
+    return raw;
+}
+
+}  // namespace
+
+// ---- Ed25519PublicKey -------------------------------------------------------
+
+std::expected<Ed25519PublicKey, std::string> Ed25519PublicKey::from_pem(std::string_view pem) {
+    BioPtr bio = memory_bio(pem);
+    if (!bio) return std::unexpected("public key PEM is too large");
+    PkeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, no_passphrase, nullptr));
+    ERR_clear_error();
+    if (!key) return std::unexpected("not a PEM public key (expected \"BEGIN PUBLIC KEY\")");
+    if (!is_ed25519(key.get())) {
+        return std::unexpected("public key is " + key_type_name(key.get()) + ", not Ed25519");
+    }
+    return Ed25519PublicKey(std::move(key));
+}
+
+std::expected<Ed25519PublicKey, std::string> Ed25519PublicKey::from_raw(std::string_view raw) {
+    if (raw.size() != kRawKeySize) {
+        return std::unexpected("raw Ed25519 public key must be 32 bytes, got " +
+                               std::to_string(raw.size()));
+    }
+    PkeyPtr key(EVP_PKEY_new_raw_public_key(
+        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size()));
+    ERR_clear_error();
+    if (!key) return std::unexpected("OpenSSL rejected the raw Ed25519 public key");
+    return Ed25519PublicKey(std::move(key));
+}
+
+std::string Ed25519PublicKey::to_pem() const {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_PUBKEY(bio.get(), checked(key_)) != 1) {
+        ERR_clear_error();
+        throw std::runtime_error("OpenSSL could not write the Ed25519 public key as PEM");
+    }
+    return bio_contents(bio.get());
+}
+
+std::string Ed25519PublicKey::raw() const { return raw_public(checked(key_)); }
+
+bool Ed25519PublicKey::verify(std::string_view message, std::string_view signature) const {
+    if (signature.size() != kSignatureSize) return false;
+    MdCtxPtr ctx(EVP_MD_CTX_new());
+    const bool ok =
+        ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, checked(key_)) == 1 &&
+        EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                         signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
+                         message.size()) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+// ---- Ed25519PrivateKey ------------------------------------------------------
+
+Ed25519PrivateKey Ed25519PrivateKey::generate() {
+    PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+    if (!key) {
+        ERR_clear_error();
+        throw std::runtime_error("OpenSSL could not generate an Ed25519 key");
+    }
+    return Ed25519PrivateKey(std::move(key));
+}
+
+std::expected<Ed25519PrivateKey, std::string> Ed25519PrivateKey::from_pem(std::string_view pem) {
+    BioPtr bio = memory_bio(pem);
+    if (!bio) return std::unexpected("private key PEM is too large");
+    PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
+    ERR_clear_error();
+    if (!key) {
+        return std::unexpected(
+            "not an unencrypted PEM private key (expected \"BEGIN PRIVATE KEY\")");
+    }
+    if (!is_ed25519(key.get())) {
+        return std::unexpected("private key is " + key_type_name(key.get()) + ", not Ed25519");
+    }
+    return Ed25519PrivateKey(std::move(key));
+}
+
+std::string Ed25519PrivateKey::to_pem() const {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_PKCS8PrivateKey(bio.get(), checked(key_), nullptr, nullptr, 0,
+                                              nullptr, nullptr) != 1) {
+        ERR_clear_error();
+        throw std::runtime_error("OpenSSL could not write the Ed25519 private key as PEM");
+    }
+    return bio_contents(bio.get());
+}
+
+Ed25519PublicKey Ed25519PrivateKey::public_key() const {
+    auto pub = Ed25519PublicKey::from_raw(raw_public(checked(key_)));
+    if (!pub) throw std::runtime_error(pub.error());
+    return std::move(*pub);
+}
+
+std::string Ed25519PrivateKey::sign(std::string_view message) const {
+    MdCtxPtr ctx(EVP_MD_CTX_new());
+    std::string sig(kSignatureSize, '\0');
+    std::size_t len = sig.size();
+    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, checked(key_)) != 1 ||
+        EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                       reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size()) != 1 ||
+        len != kSignatureSize) {
+        ERR_clear_error();
+        throw std::runtime_error("OpenSSL could not make an Ed25519 signature");
+    }
+    return sig;
+}
+
+}  // namespace entitle::crypto

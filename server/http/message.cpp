@@ -1,0 +1,46 @@
+#include "http/message.hpp"
+
+#include <fmt/format.h>
+
+namespace entitle::http {
+
+Response json_response(bhttp::status status, const nlohmann::json& body) {
+    Response res{status, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    res.prepare_payload();
+    return res;
+}
+
+Response error_response(const Error& error) {
+    nlohmann::json body = {
+        {"error", {{"code", error.code_name()}, {"message", error.message}}}};
+    auto res = json_response(static_cast<bhttp::status>(error.http_status()), body);
+    if (error.code == ErrorCode::unauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
+    return res;
+}
+
+Response empty_response(bhttp::status status) {
+    Response res{status, 11};
+    res.prepare_payload();
+    return res;
+}
+
+Response text_response(bhttp::status status, std::string body, std::string_view content_type) {
+    Response res{status, 11};
+    res.set(bhttp::field::content_type, content_type);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+Result<nlohmann::json> parse_json_body(const Request& request) {
+    try {
+        return nlohmann::json::parse(request.body());
+    } catch (const nlohmann::json::parse_error& e) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("request body is not valid JSON (at byte {})", e.byte));
+    }
+}
+
+}  // namespace entitle::http

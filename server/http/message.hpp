@@ -1,0 +1,26 @@
+// HTTP message types and the helpers every handler uses to answer: JSON
+// bodies and the contract's error shape {"error":{"code","message"}}.
+#pragma once
+
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+
+namespace entitle::http {
+
+namespace bhttp = boost::beast::http;
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+
+[[nodiscard]] Response json_response(bhttp::status status, const nlohmann::json& body);
+[[nodiscard]] Response error_response(const Error& error);
+[[nodiscard]] Response empty_response(bhttp::status status);  // e.g. 204
+[[nodiscard]] Response text_response(bhttp::status status, std::string body,
+                                     std::string_view content_type);
+
+// Parses the request body as one JSON value; a clear `invalid_request`
+// naming the byte offset when it is not JSON.
+[[nodiscard]] Result<nlohmann::json> parse_json_body(const Request& request);
+
+}  // namespace entitle::http

@@ -1,0 +1,84 @@
+// Maps method + path to a handler, running authentication and the role
+// check first (one middleware for every route). Patterns are literal
+// segments and `{name}` placeholders: "/v1/leases/{id}/renew".
+//
+// A handler gets the request context by reference and a Reply it must call
+// exactly once, possibly later and from another thread (e.g. after a store
+// commit). Whatever the handler needs after it returns it must copy out of
+// the context. Routes are added before serving starts; dispatch is then
+// safe from any thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/role.hpp"
+#include "http/authenticator.hpp"
+#include "http/message.hpp"
+
+namespace entitle::http {
+
+struct RequestContext {
+    const Request& request;
+    std::string_view path;   // without the query string
+    std::string_view query;  // after '?', undecoded
+    std::map<std::string, std::string, std::less<>> params;  // {name} -> segment
+    std::optional<Principal> principal;                      // set on authenticated routes
+
+    // The decoded value of ?name=..., or nullopt.
+    [[nodiscard]] std::optional<std::string> query_param(std::string_view name) const;
+};
+
+using Reply = std::move_only_function<void(Response)>;
+using Handler = std::function<void(RequestContext&, Reply)>;
+using SyncHandler = std::function<Response(RequestContext&)>;
+
+// Who may call a route: nobody needs a token (`public_route`), or a role.
+struct Access {
+    std::optional<Role> role;  // nullopt = public
+    // Extra roles admitted besides `role` and what role_satisfies allows.
+    std::vector<Role> also;
+};
+inline const Access public_route{};
+[[nodiscard]] inline Access requires_role(Role r, std::vector<Role> also = {}) {
+    return Access{r, std::move(also)};
+}
+
+// What the session logs and counts for a request.
+struct DispatchInfo {
+    std::string route = "unmatched";  // the pattern, never the raw path
+    std::string token_id;             // empty when unauthenticated
+};
+
+class Router {
+public:
+    explicit Router(Authenticator& auth) : auth_(auth) {}
+
+    void add(bhttp::verb method, std::string_view pattern, Access access, Handler handler);
+    void add_sync(bhttp::verb method, std::string_view pattern, Access access, SyncHandler handler);
+
+    // Finds the route (404 unknown path, 405 known path with another method,
+    // with an Allow header), authenticates (401) and checks the role (403),
+    // then calls the handler. Fills `info` before any reply.
+    void dispatch(const Request& request, DispatchInfo& info, Reply reply);
+
+private:
+    struct Route {
+        bhttp::verb method;
+        std::string pattern;
+        std::vector<std::string> segments;
+        Access access;
+        Handler handler;
+    };
+    static bool match(const Route& r, const std::vector<std::string_view>& segs,
+                      std::map<std::string, std::string, std::less<>>* params);
+
+    Authenticator& auth_;
+    std::vector<Route> routes_;
+};
+
+}  // namespace entitle::http

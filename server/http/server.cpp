@@ -1,0 +1,367 @@
+#include "http/server.hpp"
+
+#include <list>
+#include <mutex>
+#include <optional>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace entitle::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+class Session;
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+    Impl(asio::io_context& ioc, std::shared_ptr<ssl::context> tls, Router& router, Metrics& metrics,
+         ServerLimits limits, bool log_requests)
+        : ioc(ioc),
+          tls(std::move(tls)),
+          router(router),
+          metrics(metrics),
+          limits(limits),
+          log_requests(log_requests),
+          acceptor(asio::make_strand(ioc)),
+          work(asio::make_work_guard(ioc)),
+          drain_timer(acceptor.get_executor()) {}
+
+    void do_accept();
+    void on_accept(beast::error_code ec, tcp::socket socket);
+    void session_started(const std::shared_ptr<Session>& s);
+    void session_ended(std::list<std::weak_ptr<Session>>::iterator pos);
+    void shutdown();
+    void finish_drain();
+
+    asio::io_context& ioc;
+    std::shared_ptr<ssl::context> tls;
+    Router& router;
+    Metrics& metrics;
+    ServerLimits limits;
+    bool log_requests;
+    tcp::acceptor acceptor;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    asio::steady_timer drain_timer;  // on the acceptor's strand, like all shutdown steps
+
+    std::mutex sessions_mutex;
+    std::list<std::weak_ptr<Session>> sessions;
+    std::size_t active = 0;
+    bool draining = false;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(tcp::socket&& socket, std::shared_ptr<Server::Impl> server)
+        : stream_(std::move(socket), *server->tls), server_(std::move(server)) {}
+
+    ~Session() { server_->session_ended(registry_pos); }
+
+    std::list<std::weak_ptr<Session>>::iterator registry_pos;
+
+    void run() {
+        // Start on the connection's strand.
+        asio::dispatch(stream_.get_executor(),
+                       beast::bind_front_handler(&Session::on_run, shared_from_this()));
+    }
+
+    // Called on the strand when the server starts draining.
+    void stop_if_idle() {
+        closing_ = true;
+        if (state_ == State::idle) {
+            // Waiting for a next request that will never be served: drop it.
+            beast::error_code ignored;  // closing anyway; errors do not matter
+            beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+            beast::get_lowest_layer(stream_).cancel();
+        }
+    }
+
+    asio::any_io_executor executor() { return stream_.get_executor(); }
+
+private:
+    enum class State { handshake, idle, reading, handling, writing, closing };
+
+    void on_run() {
+        beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true));
+        remote_ = beast::get_lowest_layer(stream_).socket().remote_endpoint(ignored_ec_).address().to_string();
+        beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
+        stream_.async_handshake(ssl::stream_base::server,
+                                beast::bind_front_handler(&Session::on_handshake, shared_from_this()));
+    }
+
+    void on_handshake(beast::error_code ec) {
+        if (ec) return fail(ec, "handshake");
+        wait_for_request();
+    }
+
+    // Idle phase: wait (up to idle_timeout) for the first byte of a request,
+    // then read the whole request under read_timeout. A slow client cannot
+    // hold a connection open longer than read_timeout per request.
+    void wait_for_request() {
+        if (closing_) return close();
+        state_ = State::idle;
+        if (buffer_.size() > 0) return read_request();  // pipelined bytes already here
+        beast::get_lowest_layer(stream_).expires_after(server_->limits.idle_timeout);
+        stream_.async_read_some(buffer_.prepare(4096),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                    self->buffer_.commit(n);
+                                    if (ec) return self->fail(ec, "idle");
+                                    self->read_request();
+                                });
+    }
+
+    void read_request() {
+        state_ = State::reading;
+        parser_.emplace();
+        parser_->header_limit(static_cast<std::uint32_t>(server_->limits.max_header_bytes));
+        parser_->body_limit(server_->limits.max_body_bytes);
+        beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
+        bhttp::async_read(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec == bhttp::error::end_of_stream) return close();
+        if (ec == bhttp::error::body_limit) {
+            return answer_error_and_close(
+                {ErrorCode::payload_too_large,
+                 fmt::format("request body exceeds {} bytes", server_->limits.max_body_bytes)});
+        }
+        if (ec == bhttp::error::header_limit) {
+            return answer_error_and_close(
+                {ErrorCode::payload_too_large,
+                 fmt::format("request header exceeds {} bytes", server_->limits.max_header_bytes)});
+        }
+        if (ec == beast::error::timeout) return fail(ec, "read");
+        if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category()) {
+            return answer_error_and_close(
+                {ErrorCode::invalid_request, fmt::format("malformed HTTP request: {}", ec.message())});
+        }
+        if (ec) return fail(ec, "read");
+
+        state_ = State::handling;
+        request_ = parser_->release();
+        parser_.reset();
+        started_ = Clock::now();
+        info_ = DispatchInfo{};
+        beast::get_lowest_layer(stream_).expires_never();  // the handler may wait on the store
+        server_->router.dispatch(request_, info_, make_reply());
+    }
+
+    Reply make_reply() {
+        return [self = shared_from_this()](Response res) mutable {
+            asio::post(self->stream_.get_executor(),
+                       [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+        };
+    }
+
+    void answer_error_and_close(const Error& error) {
+        closing_ = true;
+        linger_ = true;
+        request_ = {};
+        started_ = Clock::now();
+        info_ = DispatchInfo{};
+        write(error_response(error));
+    }
+
+    void write(Response res) {
+        state_ = State::writing;
+        const int status = res.result_int();
+        const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+        server_->metrics.observe_request(info_.route, request_.method_string(), status, seconds);
+        if (server_->log_requests) {
+            spdlog::info("request method={} route={} status={} duration_ms={:.3f} token_id={} remote={}",
+                         std::string_view(request_.method_string()), info_.route, status,
+                         seconds * 1000.0, info_.token_id.empty() ? "-" : info_.token_id, remote_);
+        }
+        const bool keep = !closing_ && request_.keep_alive() && request_.version() != 0;
+        res.version(request_.version() == 10 ? 10 : 11);
+        res.keep_alive(keep);
+        response_ = std::make_unique<Response>(std::move(res));
+        beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
+        bhttp::async_write(stream_, *response_,
+                           beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
+    }
+
+    void on_write(bool keep, beast::error_code ec, std::size_t) {
+        response_.reset();
+        if (ec) return fail(ec, "write");
+        if (linger_) return discard_then_close(kLingerBytes);
+        if (!keep) return close();
+        wait_for_request();
+    }
+
+    // After refusing a request we did not read in full (e.g. 413), read and
+    // drop what the client is still sending for a short while before
+    // closing: closing a socket with unread data makes the kernel send a
+    // reset, and the client would lose our answer.
+    static constexpr std::size_t kLingerBytes = 1 << 20;
+    void discard_then_close(std::size_t budget) {
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+        buffer_.consume(buffer_.size());
+        stream_.async_read_some(
+            buffer_.prepare(16384),
+            [self = shared_from_this(), budget](beast::error_code ec, std::size_t n) {
+                self->buffer_.commit(n);
+                if (ec || n >= budget) return self->close();  // client done, gone or too chatty
+                self->discard_then_close(budget - n);
+            });
+    }
+
+    void close() {
+        if (state_ == State::closing) return;
+        state_ = State::closing;
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+        stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+            // The peer may already be gone; the socket closes with the session either way.
+        });
+    }
+
+    void fail(beast::error_code ec, const char* what) {
+        // Timeouts, resets and truncated TLS streams are ordinary ends of
+        // connections from clients that went away; they are not logged as errors.
+        if (ec != asio::error::operation_aborted && ec != beast::error::timeout &&
+            ec != asio::error::eof && ec != ssl::error::stream_truncated &&
+            ec != asio::error::connection_reset) {
+            spdlog::debug("connection remote={} stage={} error=\"{}\"", remote_, what, ec.message());
+        }
+    }
+
+    beast::ssl_stream<beast::tcp_stream> stream_;
+    std::shared_ptr<Server::Impl> server_;
+    beast::flat_buffer buffer_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    Request request_;
+    std::unique_ptr<Response> response_;
+    DispatchInfo info_;
+    Clock::time_point started_{};
+    std::string remote_;
+    beast::error_code ignored_ec_;  // remote_endpoint may fail on a reset socket; "-" is fine
+    State state_ = State::handshake;
+    bool closing_ = false;
+    bool linger_ = false;  // drain unread input before closing
+};
+
+void Server::Impl::do_accept() {
+    acceptor.async_accept(asio::make_strand(ioc),
+                          beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
+}
+
+void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;  // acceptor closed for shutdown
+    if (ec) {
+        // e.g. EMFILE: keep accepting; the limit below protects us normally.
+        spdlog::warn("accept failed: {}", ec.message());
+    } else {
+        bool refuse = false;
+        {
+            std::lock_guard lock(sessions_mutex);
+            refuse = draining || active >= limits.max_connections;
+            if (!refuse) ++active;
+        }
+        if (refuse) {
+            metrics.connection_refused();
+            beast::error_code ignored;  // dropping the connection; nothing to report
+            socket.close(ignored);
+        } else {
+            auto s = std::make_shared<Session>(std::move(socket), shared_from_this());
+            session_started(s);
+            s->run();
+        }
+    }
+    std::lock_guard lock(sessions_mutex);
+    if (!draining) do_accept();
+}
+
+void Server::Impl::session_started(const std::shared_ptr<Session>& s) {
+    metrics.connection_opened();
+    std::lock_guard lock(sessions_mutex);
+    sessions.push_front(s);
+    s->registry_pos = sessions.begin();
+}
+
+void Server::Impl::session_ended(std::list<std::weak_ptr<Session>>::iterator pos) {
+    metrics.connection_closed();
+    std::lock_guard lock(sessions_mutex);
+    sessions.erase(pos);
+    --active;
+    if (draining && active == 0) {
+        asio::post(acceptor.get_executor(), [self = shared_from_this()] { self->finish_drain(); });
+    }
+}
+
+void Server::Impl::shutdown() {
+    std::vector<std::shared_ptr<Session>> open;
+    {
+        std::lock_guard lock(sessions_mutex);
+        if (draining) return;
+        draining = true;
+        for (auto& w : sessions)
+            if (auto s = w.lock()) open.push_back(std::move(s));
+    }
+    for (auto& s : open) asio::post(s->executor(), [s] { s->stop_if_idle(); });
+    asio::post(acceptor.get_executor(), [self = shared_from_this()] {
+        beast::error_code ignored;  // closing a listening socket during shutdown
+        self->acceptor.close(ignored);
+        self->drain_timer.expires_after(self->limits.drain_timeout);
+        self->drain_timer.async_wait([self](beast::error_code ec) {
+            if (ec) return;  // cancelled: everything drained in time
+            spdlog::warn("event=drain_timeout open_connections={}", self->metrics.open_connections());
+            self->ioc.stop();
+        });
+        self->finish_drain();
+    });
+}
+
+// On the acceptor's strand: once draining and no session is left, let run() return.
+void Server::Impl::finish_drain() {
+    {
+        std::lock_guard lock(sessions_mutex);
+        if (!draining || active != 0) return;
+    }
+    drain_timer.cancel();
+    work.reset();
+}
+
+Server::Server(asio::io_context& ioc, std::shared_ptr<ssl::context> tls, Router& router,
+               Metrics& metrics, ServerLimits limits, bool log_requests)
+    : impl_(std::make_shared<Impl>(ioc, std::move(tls), router, metrics, limits, log_requests)) {}
+
+Server::~Server() = default;
+
+Result<tcp::endpoint> Server::listen(const std::string& host, unsigned short port) {
+    beast::error_code ec;
+    const auto address = asio::ip::make_address(host, ec);
+    if (ec) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("--listen: '{}' is not an IP address", host));
+    }
+    tcp::endpoint ep{address, port};
+    auto& a = impl_->acceptor;
+    a.open(ep.protocol(), ec);
+    if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) a.bind(ep, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+        return fail(ErrorCode::unavailable,
+                    fmt::format("cannot listen on {}:{}: {}", host, port, ec.message()));
+    }
+    return a.local_endpoint();
+}
+
+void Server::start() {
+    asio::dispatch(impl_->acceptor.get_executor(), [impl = impl_] { impl->do_accept(); });
+}
+
+void Server::begin_shutdown() { impl_->shutdown(); }
+
+}  // namespace entitle::http

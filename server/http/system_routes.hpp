@@ -1,0 +1,23 @@
+// Routes that need no token: GET /healthz, GET /v1/keys, GET /metrics.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "http/metrics.hpp"
+#include "http/router.hpp"
+#include "store/store.hpp"
+
+namespace entitle::http {
+
+struct SystemRoutesDeps {
+    store::Store& store;
+    Metrics& metrics;
+    nlohmann::json jwks;  // {"keys":[...]} of the lease-signing keys
+};
+
+void register_system_routes(Router& router, SystemRoutesDeps deps);
+
+}  // namespace entitle::http

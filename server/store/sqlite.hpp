@@ -1,0 +1,121 @@
+// Thin RAII layer over the SQLite C API. A Connection is used by one thread
+// at a time (the store hands each thread its own); statements belong to the
+// connection that prepared them and must not outlive it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include <sqlite3.h>
+
+#include "core/error.hpp"
+
+namespace entitle::store {
+
+struct StmtDeleter {
+    void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+
+class Connection;
+
+// A prepared statement. Reset and rebinding happen through `Connection::cached`
+// or by hand; `step()` returns true while a row is available.
+class Statement {
+public:
+    Statement(Connection& conn, sqlite3_stmt* stmt) : conn_(&conn), stmt_(stmt) {}
+    // Resetting on destruction ends the statement's read of the database, so
+    // a half-stepped query never keeps a transaction open.
+    ~Statement() {
+        if (stmt_) sqlite3_reset(stmt_);
+    }
+    Statement(Statement&& o) noexcept : conn_(o.conn_), stmt_(std::exchange(o.stmt_, nullptr)) {}
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+    Statement& operator=(Statement&&) = delete;
+
+    Statement& bind(int index, std::int64_t value);
+    Statement& bind(int index, std::string_view value);  // bound as TEXT, copied
+    Statement& bind_blob(int index, std::string_view value);
+    Statement& bind_null(int index);
+    Statement& bind(int index, std::nullopt_t) { return bind_null(index); }
+    Statement& bind(int index, const std::optional<std::int64_t>& v) {
+        return v ? bind(index, *v) : bind_null(index);
+    }
+    Statement& bind(int index, const std::optional<std::string>& v) {
+        return v ? bind(index, std::string_view(*v)) : bind_null(index);
+    }
+    Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
+    Statement& bind(int index, const std::string& value) {
+        return bind(index, std::string_view(value));
+    }
+
+    // True when a row is ready, false when done. Throws StoreError on failure.
+    bool step();
+    // Runs to completion, ignoring rows.
+    void run();
+    void reset();
+
+    [[nodiscard]] bool is_null(int col) const;
+    [[nodiscard]] std::int64_t int64(int col) const;
+    [[nodiscard]] std::string text(int col) const;
+    [[nodiscard]] std::optional<std::int64_t> opt_int64(int col) const;
+    [[nodiscard]] std::optional<std::string> opt_text(int col) const;
+
+    [[nodiscard]] sqlite3_stmt* raw() const noexcept { return stmt_; }
+
+private:
+    void check_bind(int rc);
+    Connection* conn_;
+    sqlite3_stmt* stmt_;  // owned by the connection's cache or by OwnedStatement
+};
+
+// Thrown by Connection/Statement on any SQLite failure; the store turns it
+// into an Error at its boundary (SQLITE_FULL, IOERR, READONLY, BUSY ->
+// unavailable; anything else -> internal). `code` is the extended result code.
+struct StoreError : std::runtime_error {
+    StoreError(int code, const std::string& what) : std::runtime_error(what), code(code) {}
+    int code;
+};
+
+[[nodiscard]] Error to_error(const StoreError& e);
+
+struct ConnectionDeleter {
+    void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+
+class Connection {
+public:
+    enum class Mode { read_write_create, read_write, read_only };
+
+    // Opens (and with read_write_create creates) the database file. Throws StoreError.
+    Connection(const std::string& path, Mode mode);
+    Connection(Connection&&) noexcept = default;
+    Connection& operator=(Connection&&) noexcept = default;
+    ~Connection();
+
+    // Runs one or more statements with no parameters. Throws StoreError.
+    void exec(std::string_view sql);
+    // A statement prepared once per connection and reused (reset, bindings cleared).
+    Statement cached(std::string_view sql);
+    [[nodiscard]] std::int64_t changes() const noexcept;
+    [[nodiscard]] std::int64_t last_insert_rowid() const noexcept;
+    [[nodiscard]] sqlite3* raw() const noexcept { return db_.get(); }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+    [[noreturn]] void throw_error(int rc, std::string_view context) const;
+
+private:
+    std::string path_;
+    // Members are destroyed in reverse order: db_ is declared before
+    // statements_ so that the statements are finalized before it closes.
+    std::unique_ptr<sqlite3, ConnectionDeleter> db_;
+    std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, StmtDeleter>> statements_;
+};
+
+}  // namespace entitle::store

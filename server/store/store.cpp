@@ -1,0 +1,189 @@
+#include "store/store.hpp"
+
+#include <filesystem>
+#include <future>
+
+#include <fmt/format.h>
+
+#include "store/migrations.hpp"
+
+namespace entitle::store {
+
+namespace {
+
+void configure_writer(Connection& c) {
+    c.exec("PRAGMA journal_mode = WAL");
+    // FULL: the WAL is fsynced at every commit, so an acknowledged write
+    // survives power loss, not only a process crash.
+    c.exec("PRAGMA synchronous = FULL");
+    c.exec("PRAGMA foreign_keys = ON");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open_impl(const std::string& path, bool create,
+                                                StoreOptions options) {
+    if (!create && !std::filesystem::exists(path)) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("no store at {}: run `entitled init` first", path));
+    }
+    try {
+        Connection conn(path, create ? Connection::Mode::read_write_create
+                                     : Connection::Mode::read_write);
+        auto version = migrate(conn, embedded_migrations());
+        if (!version) return std::unexpected(version.error());
+        configure_writer(conn);
+        return std::unique_ptr<Store>(new Store(path, std::move(conn), options));
+    } catch (const StoreError& e) {
+        return fail(ErrorCode::unavailable, e.what());
+    }
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, StoreOptions options) {
+    return open_impl(path, false, options);
+}
+
+Result<std::unique_ptr<Store>> Store::create(const std::string& path, StoreOptions options) {
+    return open_impl(path, true, options);
+}
+
+Store::Store(std::string path, Connection writer, StoreOptions options)
+    : path_(std::move(path)), options_(options), writer_conn_(std::move(writer)) {
+    writer_ = std::thread([this] { writer_loop(); });
+}
+
+Store::~Store() {
+    {
+        std::lock_guard lock(queue_mutex_);
+        stopping_ = true;
+    }
+    queue_cv_.notify_one();
+    writer_.join();
+    // Fold the WAL back into the main file so a stopped store is one file.
+    sqlite3_wal_checkpoint_v2(writer_conn_.raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                              nullptr);
+}
+
+void Store::submit(Work work, Done done) {
+    {
+        std::lock_guard lock(queue_mutex_);
+        queue_.emplace_back(std::move(work), std::move(done));
+    }
+    queue_cv_.notify_one();
+}
+
+Result<void> Store::write_and_wait(Work work) {
+    std::promise<Result<void>> promise;
+    auto future = promise.get_future();
+    submit(std::move(work), [&promise](Result<void> r) { promise.set_value(std::move(r)); });
+    return future.get();
+}
+
+void Store::writer_loop() {
+    std::vector<std::pair<Work, Done>> batch;
+    batch.reserve(options_.max_batch);
+    for (;;) {
+        {
+            std::unique_lock lock(queue_mutex_);
+            queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping and drained
+            if (queue_.size() <= options_.max_batch) {
+                batch.swap(queue_);
+            } else {
+                auto end = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch);
+                std::move(queue_.begin(), end, std::back_inserter(batch));
+                queue_.erase(queue_.begin(), end);
+            }
+        }
+        run_batch(batch);
+        batch.clear();
+    }
+}
+
+void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
+    std::vector<Result<void>> outcomes;
+    outcomes.reserve(batch.size());
+    Connection& c = writer_conn_;
+    try {
+        c.exec("BEGIN IMMEDIATE");
+    } catch (const StoreError& e) {
+        failed_commits_.fetch_add(1, std::memory_order_relaxed);
+        for (auto& [work, done] : batch) done(std::unexpected(to_error(e)));
+        return;
+    }
+    for (auto& [work, done] : batch) {
+        try {
+            c.exec("SAVEPOINT unit");
+            Result<void> r;
+            try {
+                r = work(c);
+            } catch (const StoreError& e) {
+                r = std::unexpected(to_error(e));
+            } catch (const std::exception& e) {
+                r = fail(ErrorCode::internal, fmt::format("write failed: {}", e.what()));
+            }
+            if (!r) c.exec("ROLLBACK TO unit");
+            c.exec("RELEASE unit");
+            outcomes.push_back(std::move(r));
+        } catch (const StoreError& e) {
+            // The savepoint machinery itself failed: the transaction is unusable.
+            outcomes.push_back(std::unexpected(to_error(e)));
+            break;
+        }
+    }
+    bool committed = false;
+    Error commit_error{ErrorCode::unavailable, "the store cannot accept writes right now; retry"};
+    if (outcomes.size() == batch.size()) {
+        try {
+            c.exec("COMMIT");
+            committed = true;
+        } catch (const StoreError& e) {
+            commit_error = to_error(e);
+        }
+    }
+    if (!committed) {
+        if (!sqlite3_get_autocommit(c.raw())) {
+            sqlite3_exec(c.raw(), "ROLLBACK", nullptr, nullptr, nullptr);  // best effort
+        }
+        failed_commits_.fetch_add(1, std::memory_order_relaxed);
+        for (auto& [work, done] : batch) done(std::unexpected(commit_error));
+        return;
+    }
+    commits_.fetch_add(1, std::memory_order_relaxed);
+    units_.fetch_add(batch.size(), std::memory_order_relaxed);
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].second(std::move(outcomes[i]));
+}
+
+Store::ReaderLease Store::acquire_reader() {
+    {
+        std::lock_guard lock(readers_mutex_);
+        if (!idle_readers_.empty()) {
+            auto c = std::move(idle_readers_.back());
+            idle_readers_.pop_back();
+            return ReaderLease(*this, std::move(c));
+        }
+    }
+    auto c = std::make_unique<Connection>(path_, Connection::Mode::read_only);
+    return ReaderLease(*this, std::move(c));
+}
+
+void Store::release_reader(std::unique_ptr<Connection> conn) {
+    std::lock_guard lock(readers_mutex_);
+    idle_readers_.push_back(std::move(conn));
+}
+
+bool Store::healthy() {
+    auto r = read([](Connection& c) -> Result<bool> {
+        auto st = c.cached("SELECT 1");
+        return st.step() && st.int64(0) == 1;
+    });
+    return r && *r;
+}
+
+StoreStats Store::stats() const {
+    return StoreStats{commits_.load(std::memory_order_relaxed),
+                      units_.load(std::memory_order_relaxed),
+                      failed_commits_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace entitle::store

@@ -1,0 +1,138 @@
+// The SQLite store: one writer thread with group commit, readers on their own
+// connections.
+//
+// Writes: `submit()` queues a unit of work for the writer thread. The writer
+// takes every queued unit (up to `max_batch`), runs each inside its own
+// SAVEPOINT of one shared transaction, COMMITs once (one fsync of the WAL with
+// synchronous=FULL) and only then calls each unit's completion. So a unit's
+// completion means "durable", many concurrent writers share one fsync, and a
+// unit that fails rolls back alone without touching the rest of the batch.
+// Completions run on the writer thread: keep them short and post real work
+// elsewhere.
+//
+// Reads: `read()` runs a function on a pooled read-only connection on the
+// calling thread; WAL lets readers run while the writer commits.
+//
+// Thread rules: every public member is safe to call from any thread.
+// Destruction drains the queue (every submitted unit completes) and closes
+// all connections.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.hpp"
+#include "store/sqlite.hpp"
+
+namespace entitle::store {
+
+struct StoreOptions {
+    std::size_t max_batch = 512;  // units per commit at most
+};
+
+struct StoreStats {
+    std::uint64_t commits = 0;        // transactions committed (each one fsync)
+    std::uint64_t units = 0;          // write units completed
+    std::uint64_t failed_commits = 0; // commits the disk refused
+};
+
+class Store {
+public:
+    using Work = std::move_only_function<Result<void>(Connection&)>;
+    using Done = std::move_only_function<void(Result<void>)>;
+
+    // Opens an existing store at `path`, applying pending migrations.
+    // Refuses a missing file, a non-Entitle file or a newer schema.
+    [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& path,
+                                                             StoreOptions options = {});
+    // Creates the file if needed and migrates it (for `entitled init`).
+    [[nodiscard]] static Result<std::unique_ptr<Store>> create(const std::string& path,
+                                                               StoreOptions options = {});
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    // Queues `work`; `done` is called once, on the writer thread, with the
+    // outcome after the commit is durable (or failed). A unit that returns an
+    // error or throws is rolled back alone. If the commit itself fails (disk
+    // full, I/O error, read-only), every unit of the batch gets `unavailable`.
+    void submit(Work work, Done done);
+
+    // submit() and wait for the outcome: for command-line tools and tests,
+    // never from the writer thread or an I/O thread that must not block.
+    [[nodiscard]] Result<void> write_and_wait(Work work);
+
+    // Runs `fn(Connection&)` on a read-only connection. StoreError becomes an Error.
+    template <class Fn>
+    auto read(Fn&& fn) -> decltype(fn(std::declval<Connection&>()));
+
+    // True when a read connection answers `SELECT 1`.
+    [[nodiscard]] bool healthy();
+    [[nodiscard]] StoreStats stats() const;
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+private:
+    Store(std::string path, Connection writer, StoreOptions options);
+    static Result<std::unique_ptr<Store>> open_impl(const std::string& path, bool create,
+                                                    StoreOptions options);
+    void writer_loop();
+    void run_batch(std::vector<std::pair<Work, Done>>& batch);
+
+    class ReaderLease;
+    ReaderLease acquire_reader();
+    void release_reader(std::unique_ptr<Connection> conn);
+
+    std::string path_;
+    StoreOptions options_;
+    Connection writer_conn_;
+
+    std::mutex queue_mutex_;
+    std::condition_variable queue_cv_;
+    std::vector<std::pair<Work, Done>> queue_;
+    bool stopping_ = false;
+
+    std::mutex readers_mutex_;
+    std::vector<std::unique_ptr<Connection>> idle_readers_;
+
+    std::atomic<std::uint64_t> commits_{0}, units_{0}, failed_commits_{0};
+    std::thread writer_;  // last: started after everything above exists
+};
+
+class Store::ReaderLease {
+public:
+    ReaderLease(Store& s, std::unique_ptr<Connection> c) : store_(&s), conn_(std::move(c)) {}
+    ReaderLease(ReaderLease&&) = default;
+    ~ReaderLease() {
+        if (conn_) store_->release_reader(std::move(conn_));
+    }
+    Connection& operator*() { return *conn_; }
+
+private:
+    Store* store_;
+    std::unique_ptr<Connection> conn_;
+};
+
+template <class Fn>
+auto Store::read(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    try {
+        auto lease = acquire_reader();
+        // A read transaction per call: a consistent snapshot across statements.
+        (*lease).exec("BEGIN");
+        struct EndRead {
+            Connection& c;
+            ~EndRead() { sqlite3_exec(c.raw(), "COMMIT", nullptr, nullptr, nullptr); }
+        } end{*lease};
+        return fn(*lease);
+    } catch (const StoreError& e) {
+        return std::unexpected(to_error(e));
+    }
+}
+
+}  // namespace entitle::store

@@ -1,0 +1,115 @@
+"""Helpers for driving a real `entitled` over HTTPS from tests."""
+import http.client
+import json
+import os
+import pathlib
+import signal
+import ssl
+import subprocess
+import threading
+import time
+
+
+def bin_dir() -> pathlib.Path:
+    return pathlib.Path(os.environ["ENTITLE_BIN_DIR"])
+
+
+def entitled_bin() -> str:
+    return str(bin_dir() / "entitled")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def __repr__(self):
+        return f"Response({self.status}, {self.body[:200]!r})"
+
+
+class EntitledServer:
+    """One `entitled serve` child process."""
+
+    def __init__(self, data_dir, extra_args=()):
+        self.data_dir = pathlib.Path(data_dir)
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.url = None
+        self.stderr_lines = []
+
+    def start(self, timeout=20):
+        self.proc = subprocess.Popen(
+            [entitled_bin(), "serve", "--data", str(self.data_dir),
+             "--listen", "127.0.0.1:0", *self.extra_args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Collect stderr in the background so the pipe never fills.
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("listening on "):
+                self.url = line.split("listening on ", 1)[1].strip()
+                host_port = self.url.removeprefix("https://")
+                self.host, port = host_port.rsplit(":", 1)
+                self.port = int(port)
+                return self
+        self.proc.kill()
+        self.proc.wait()
+        raise RuntimeError("entitled did not start: " + "\n".join(self.stderr_lines))
+
+    def _drain_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line.rstrip("\n"))
+
+    def tls_context(self):
+        ctx = ssl.create_default_context(cafile=str(self.data_dir / "tls.crt"))
+        return ctx
+
+    def connection(self, timeout=10):
+        return http.client.HTTPSConnection(self.host, self.port, context=self.tls_context(),
+                                           timeout=timeout)
+
+    def request(self, method, path, body=None, token=None, headers=None, conn=None):
+        own = conn is None
+        conn = conn or self.connection()
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        try:
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read().decode())
+        finally:
+            if own:
+                conn.close()
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
