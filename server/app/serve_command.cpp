@@ -1,6 +1,7 @@
 #include "app/serve_command.hpp"
 
 #include <charconv>
+#include <functional>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -18,6 +19,10 @@
 #include "http/router.hpp"
 #include "http/system_routes.hpp"
 #include "http/token_routes.hpp"
+#include "http/audit_routes.hpp"
+#include "http/auth_failures.hpp"
+#include "http/license_routes.hpp"
+#include "app/issuer_loader.hpp"
 #include "core/clock.hpp"
 #include "http/tls_context.hpp"
 #include "store/store.hpp"
@@ -85,8 +90,20 @@ Result<void> run_serve(const ServeOptions& options) {
     http::Authenticator auth(**store);
     http::Router router(auth);
     SystemClock clock;
+    IssuerRegistry issuers;
+    const auto load_issuers = [&] {
+        auto loaded = load_issuer_keys(dir.issuers());
+        for (const auto& p : loaded.problems) spdlog::warn("event=issuer_skipped problem=\"{}\"", p);
+        spdlog::info("event=issuers_loaded count={} dir={}", loaded.keys.by_kid.size(), dir.issuers().string());
+        issuers.replace(std::make_shared<const IssuerKeys>(std::move(loaded.keys)));
+    };
+    load_issuers();
+    http::AuthFailureTracker auth_failures(**store, clock);
+    router.set_auth_failure_tracker(&auth_failures);
     http::register_system_routes(router, {**store, metrics, jwks});
     http::register_token_routes(router, **store, clock);
+    http::register_license_routes(router, **store, issuers, clock);
+    http::register_audit_routes(router, **store);
 
     const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context ioc(static_cast<int>(threads));
@@ -99,10 +116,21 @@ Result<void> run_serve(const ServeOptions& options) {
     const std::string url = fmt::format("https://{}:{}", host, endpoint->port());
     const std::string public_url = options.public_url.value_or(url);
 
+    // SIGHUP reloads the issuer trust store; it waits again after each
+    // reload and is cancelled at shutdown so that run() can return.
+    asio::signal_set hangups(ioc, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_hangup =
+        [&](const boost::system::error_code& ec, int) {
+            if (ec) return;  // cancelled
+            load_issuers();
+            hangups.async_wait(on_hangup);
+        };
+    hangups.async_wait(on_hangup);
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;  // cancelled
         spdlog::info("event=shutdown signal={} draining", signo);
+        hangups.cancel();
         server.begin_shutdown();
     });
     server.start();

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "http/auth_failures.hpp"
+
 namespace entitle::http {
 
 namespace {
@@ -141,16 +143,31 @@ void Router::dispatch(const Request& request, DispatchInfo& info, Reply reply) {
     }
     info.route = found->pattern;
 
-    RequestContext ctx{request, path, query, {}, std::nullopt};
+    RequestContext ctx{request, path, query, {}, std::nullopt, info.remote};
     if (!match(*found, segs, &ctx.params)) {
         // Matching without params does not decode; a {name} segment with a
         // broken %-escape must not reach the handler without its param.
-        reply(error_response({ErrorCode::invalid_request, "malformed percent-encoding in the path"}));
+        reply(error_response(
+            {ErrorCode::invalid_request, "malformed percent-encoding in the request path"}));
         return;
     }
     if (found->access.role) {
+        if (failures_) {
+            if (auto wait = failures_->retry_after(info.remote)) {
+                auto res = error_response({ErrorCode::rate_limited,
+                                           fmt::format("too many failed authentications from {}; retry "
+                                                       "in {} s",
+                                                       info.remote, *wait)});
+                res.set(bhttp::field::retry_after, std::to_string(*wait));
+                reply(std::move(res));
+                return;
+            }
+        }
         auto who = auth_.authenticate(request[bhttp::field::authorization]);
         if (!who) {
+            if (failures_ && who.error().code == ErrorCode::unauthorized) {
+                failures_->record_failure(info.remote, who.error().message);
+            }
             reply(error_response(who.error()));
             return;
         }

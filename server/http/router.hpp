@@ -28,6 +28,7 @@ struct RequestContext {
     std::string_view query;  // after '?', undecoded
     std::map<std::string, std::string, std::less<>> params;  // {name} -> segment
     std::optional<Principal> principal;                      // set on authenticated routes
+    std::string_view remote;                                 // client address
 
     // The decoded value of ?name=..., or nullopt.
     [[nodiscard]] std::optional<std::string> query_param(std::string_view name) const;
@@ -52,7 +53,10 @@ inline const Access public_route{};
 struct DispatchInfo {
     std::string route = "unmatched";  // the pattern, never the raw path
     std::string token_id;             // empty when unauthenticated
+    std::string remote;               // client address, set by the session before dispatch
 };
+
+class AuthFailureTracker;
 
 class Router {
 public:
@@ -60,6 +64,8 @@ public:
 
     void add(bhttp::verb method, std::string_view pattern, Access access, Handler handler);
     void add_sync(bhttp::verb method, std::string_view pattern, Access access, SyncHandler handler);
+    // Throttles and audits failed authentication (optional; not owned).
+    void set_auth_failure_tracker(AuthFailureTracker* tracker) { failures_ = tracker; }
 
     // Finds the route (404 unknown path, 405 known path with another method,
     // with an Allow header), authenticates (401) and checks the role (403),
@@ -78,6 +84,7 @@ private:
                       std::map<std::string, std::string, std::less<>>* params);
 
     Authenticator& auth_;
+    AuthFailureTracker* failures_ = nullptr;
     std::vector<Route> routes_;
 };
 

@@ -153,6 +153,7 @@ private:
         parser_.reset();
         started_ = Clock::now();
         info_ = DispatchInfo{};
+        info_.remote = remote_;
         beast::get_lowest_layer(stream_).expires_never();  // the handler may wait on the store
         server_->router.dispatch(request_, info_, make_reply());
     }

@@ -6,6 +6,7 @@
 
 #include "core/access_token.hpp"
 #include "core/token_request.hpp"
+#include "store/audit_log.hpp"
 #include "store/token_table.hpp"
 
 namespace entitle::http {
@@ -35,8 +36,14 @@ void register_token_routes(Router& router, store::Store& store, const Clock& clo
                    *record = {minted.id, req->role, req->name, minted.hash, clock.now_s(),
                               std::nullopt, std::nullopt};
                    store.submit(
-                       [record](store::Connection& c) -> Result<void> {
+                       [record, actor = ctx.principal->token_id, now_ms = clock.now_ms()](
+                           store::Connection& c) -> Result<void> {
                            store::insert_token(c, *record);
+                           store::append_audit(c, {now_ms, "token_created", actor, record->id,
+                                                   {{"id", record->id},
+                                                    {"role", role_name(record->role)},
+                                                    {"name", record->name ? nlohmann::json(*record->name)
+                                                                          : nlohmann::json(nullptr)}}});
                            return {};
                        },
                        [record, secret = minted.secret, reply = std::move(reply)](Result<void> r) mutable {
@@ -63,8 +70,13 @@ void register_token_routes(Router& router, store::Store& store, const Clock& clo
                    auto id = ctx.params.at("id");
                    auto found = std::make_shared<bool>(false);
                    store.submit(
-                       [id, found, now = clock.now_s()](store::Connection& c) -> Result<void> {
-                           *found = store::revoke_token(c, id, now);
+                       [id, found, actor = ctx.principal->token_id, now_ms = clock.now_ms()](
+                           store::Connection& c) -> Result<void> {
+                           auto before = store::find_token(c, id);
+                           *found = store::revoke_token(c, id, now_ms / 1000);
+                           if (*found && before && !before->revoked_at) {
+                               store::append_audit(c, {now_ms, "token_revoked", actor, id, {{"id", id}}});
+                           }
                            return {};
                        },
                        [id, found, reply = std::move(reply)](Result<void> r) mutable {

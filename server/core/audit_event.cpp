@@ -1,0 +1,167 @@
+#include "core/audit_event.hpp"
+
+#include <fmt/format.h>
+
+#include "crypto/digest.hpp"
+
+namespace entitle {
+
+namespace {
+
+using json = nlohmann::json;
+
+// RFC 8785 string serialisation: the two-character escapes for \b \t \n \f \r
+// \" \\, \u00xx (lowercase hex) for other control characters, everything else
+// (including non-ASCII, as UTF-8) as is.
+void append_string(std::string& out, const std::string& s) {
+    out.push_back('"');
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\t': out += "\\t"; break;
+            case '\n': out += "\\n"; break;
+            case '\f': out += "\\f"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (c < 0x20) {
+                    out += fmt::format("\\u{:04x}", c);
+                } else {
+                    out.push_back(static_cast<char>(c));
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+// RFC 8785 orders object members by their names as UTF-16 code units.
+bool utf16_less(const std::string& a, const std::string& b) {
+    auto units = [](const std::string& s) {
+        std::u16string out;
+        for (std::size_t i = 0; i < s.size();) {
+            const auto c = static_cast<unsigned char>(s[i]);
+            char32_t cp;
+            int len;
+            if (c < 0x80) { cp = c; len = 1; }
+            else if ((c >> 5) == 0x6) { cp = c & 0x1f; len = 2; }
+            else if ((c >> 4) == 0xe) { cp = c & 0x0f; len = 3; }
+            else { cp = c & 0x07; len = 4; }
+            for (int k = 1; k < len && i + static_cast<std::size_t>(k) < s.size(); ++k) {
+                cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0x3f);
+            }
+            i += static_cast<std::size_t>(len);
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                out.push_back(static_cast<char16_t>(0xd800 + (cp >> 10)));
+                out.push_back(static_cast<char16_t>(0xdc00 + (cp & 0x3ff)));
+            } else {
+                out.push_back(static_cast<char16_t>(cp));
+            }
+        }
+        return out;
+    };
+    return units(a) < units(b);
+}
+
+void append_canonical(std::string& out, const json& v) {
+    switch (v.type()) {
+        case json::value_t::object: {
+            std::vector<const std::string*> keys;
+            keys.reserve(v.size());
+            for (auto it = v.begin(); it != v.end(); ++it) keys.push_back(&it.key());
+            std::sort(keys.begin(), keys.end(), [](auto* a, auto* b) { return utf16_less(*a, *b); });
+            out.push_back('{');
+            bool first = true;
+            for (const auto* k : keys) {
+                if (!first) out.push_back(',');
+                first = false;
+                append_string(out, *k);
+                out.push_back(':');
+                append_canonical(out, v.at(*k));
+            }
+            out.push_back('}');
+            break;
+        }
+        case json::value_t::array: {
+            out.push_back('[');
+            bool first = true;
+            for (const auto& e : v) {
+                if (!first) out.push_back(',');
+                first = false;
+                append_canonical(out, e);
+            }
+            out.push_back(']');
+            break;
+        }
+        case json::value_t::string: append_string(out, v.get_ref<const std::string&>()); break;
+        case json::value_t::number_integer: out += std::to_string(v.get<std::int64_t>()); break;
+        case json::value_t::number_unsigned: out += std::to_string(v.get<std::uint64_t>()); break;
+        case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; break;
+        case json::value_t::null: out += "null"; break;
+        default:
+            // Events never carry floating-point numbers (contract: numbers are integers).
+            throw std::invalid_argument("canonical_json: unsupported JSON value (float or binary)");
+    }
+}
+
+}  // namespace
+
+std::string canonical_json(const json& value) {
+    std::string out;
+    append_canonical(out, value);
+    return out;
+}
+
+std::string audit_event_hash(const AuditEvent& e) {
+    const json body = {{"seq", e.seq},         {"ts", e.ts},           {"kind", e.kind},
+                       {"actor", e.actor},     {"subject", e.subject}, {"detail", e.detail}};
+    return crypto::sha256_hex(e.prev_hash + "\n" + canonical_json(body));
+}
+
+json audit_event_to_json(const AuditEvent& e) {
+    return {{"seq", e.seq},         {"ts", e.ts},           {"kind", e.kind},
+            {"actor", e.actor},     {"subject", e.subject}, {"detail", e.detail},
+            {"prev_hash", e.prev_hash}, {"hash", e.hash}};
+}
+
+void AuditChainVerifier::start_after(std::int64_t seq, std::string hash) {
+    head_seq_ = seq;
+    head_hash_ = std::move(hash);
+}
+
+bool AuditChainVerifier::feed(const AuditEvent& e) {
+    if (problem_ != Problem::none) return false;
+    const std::int64_t expected = head_seq_ + 1;
+    auto broken = [&](Problem p, std::int64_t at) {
+        problem_ = p;
+        broken_seq_ = at;
+        return false;
+    };
+    if (e.seq != expected) {
+        if (e.seq > expected) return broken(Problem::missing, expected);
+        return broken(Problem::reordered, e.seq);
+    }
+    if (audit_event_hash(e) != e.hash) return broken(Problem::edited, e.seq);
+    if (e.prev_hash != head_hash_) {
+        return broken(expected == 1 ? Problem::bad_start : Problem::bad_link, e.seq);
+    }
+    ++count_;
+    head_seq_ = e.seq;
+    head_hash_ = e.hash;
+    return true;
+}
+
+std::string AuditChainVerifier::description() const {
+    switch (problem_) {
+        case Problem::none: return fmt::format("intact: {} events, head seq {} hash {}", count_, head_seq_, head_hash_);
+        case Problem::edited: return fmt::format("event {} was edited: its hash does not match its content", broken_seq_);
+        case Problem::missing: return fmt::format("event {} is missing", broken_seq_);
+        case Problem::reordered: return fmt::format("event {} is out of order (after {})", broken_seq_, head_seq_);
+        case Problem::bad_link: return fmt::format("event {} does not link to event {} (prev_hash differs)", broken_seq_, broken_seq_ - 1);
+        case Problem::bad_start: return fmt::format("event {} does not start the chain (prev_hash is not 64 zeros)", broken_seq_);
+    }
+    return "unknown";
+}
+
+}  // namespace entitle

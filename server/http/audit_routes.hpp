@@ -1,0 +1,11 @@
+// GET /v1/audit?after=<seq>&limit=<n> (auditor).
+#pragma once
+
+#include "http/router.hpp"
+#include "store/store.hpp"
+
+namespace entitle::http {
+
+void register_audit_routes(Router& router, store::Store& store);
+
+}  // namespace entitle::http
