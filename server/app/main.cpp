@@ -63,6 +63,11 @@ int main(int argc, char** argv) {
     serve_cmd->add_option("--drain-timeout-ms", drain_timeout_ms, "how long shutdown waits for in-flight requests")
         ->capture_default_str()->check(CLI::PositiveNumber);
     serve_cmd->add_flag("!--no-request-log", serve.log_requests, "do not log one line per request");
+    serve_cmd->add_option("--lease-seconds", serve.lease_seconds,
+                          "lease duration granted (capped by max_lease_seconds and not_after)")
+        ->capture_default_str()->check(CLI::Range(std::int64_t{10}, std::int64_t{30 * 86400}));
+    serve_cmd->add_option("--host-ca-file", serve.host_ca_file,
+                          "PEM that host configuration files trust (default: the TLS certificate)");
 
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_level);

@@ -22,6 +22,11 @@
 #include "http/audit_routes.hpp"
 #include "http/auth_failures.hpp"
 #include "http/license_routes.hpp"
+#include "http/lease_routes.hpp"
+#include "store/lease_table.hpp"
+#include "store/meta_table.hpp"
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include "app/issuer_loader.hpp"
 #include "core/clock.hpp"
 #include "http/tls_context.hpp"
@@ -85,6 +90,12 @@ Result<void> run_serve(const ServeOptions& options) {
 
     auto store = store::Store::open(dir.store().string());
     if (!store) return std::unexpected(store.error());
+    auto server_id = (*store)->read([](store::Connection& c) -> Result<std::string> {
+        return store::get_meta(c, "server_id").value_or("entitled");
+    });
+    if (!server_id) return std::unexpected(server_id.error());
+    auto host_ca = read_file(options.host_ca_file.value_or(cert_file));
+    if (!host_ca) return std::unexpected(host_ca.error());
 
     http::Metrics metrics;
     http::Authenticator auth(**store);
@@ -115,10 +126,42 @@ Result<void> run_serve(const ServeOptions& options) {
                                                          : endpoint->address().to_string();
     const std::string url = fmt::format("https://{}:{}", host, endpoint->port());
     const std::string public_url = options.public_url.value_or(url);
+    const http::LeaseSettings lease_settings{*lease_key, kid, *server_id, options.lease_seconds, public_url,
+                                             *host_ca, jwks};
+    http::register_host_routes(router, **store, clock, lease_settings);
+    http::register_lease_routes(router, **store, clock, lease_settings);
+
+    // The expiry sweeper: ends lapsed leases about once a second, in batches,
+    // never two sweeps at once.
+    // Signals and the sweeper share one strand: their timers and flags are
+    // never touched from two threads at once.
+    auto control = asio::make_strand(ioc);
+    asio::steady_timer sweep_timer(control);
+    bool stopping = false;
+    std::function<void()> schedule_sweep = [&] {
+        sweep_timer.expires_after(std::chrono::seconds(1));
+        sweep_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec || stopping) return;
+            auto swept = std::make_shared<std::int64_t>(0);
+            (*store)->submit(
+                [swept, &clock](store::Connection& c) -> Result<void> {
+                    *swept = store::sweep_expired_leases(c, clock.now_ms(), 1000);
+                    return {};
+                },
+                [&, swept](Result<void> r) {
+                    if (!r) spdlog::warn("event=sweep_failed error=\"{}\"", r.error().message);
+                    else if (*swept > 0) spdlog::info("event=leases_expired count={}", *swept);
+                    asio::post(control, [&] {
+                        if (!stopping) schedule_sweep();
+                    });
+                });
+        });
+    };
+    asio::post(control, schedule_sweep);
 
     // SIGHUP reloads the issuer trust store; it waits again after each
     // reload and is cancelled at shutdown so that run() can return.
-    asio::signal_set hangups(ioc, SIGHUP);
+    asio::signal_set hangups(control, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_hangup =
         [&](const boost::system::error_code& ec, int) {
             if (ec) return;  // cancelled
@@ -126,11 +169,13 @@ Result<void> run_serve(const ServeOptions& options) {
             hangups.async_wait(on_hangup);
         };
     hangups.async_wait(on_hangup);
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    asio::signal_set signals(control, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (ec) return;  // cancelled
         spdlog::info("event=shutdown signal={} draining", signo);
         hangups.cancel();
+        stopping = true;
+        sweep_timer.cancel();
         server.begin_shutdown();
     });
     server.start();

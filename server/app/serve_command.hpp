@@ -18,6 +18,8 @@ struct ServeOptions {
     std::optional<std::string> tls_key;     // default: DIR/tls.key
     unsigned threads = 0;                   // 0 = one per core
     bool log_requests = true;
+    std::int64_t lease_seconds = 3600;       // default lease duration
+    std::optional<std::string> host_ca_file;  // ca_pem handed to hosts (default: the TLS certificate)
     http::ServerLimits limits;
 };
 

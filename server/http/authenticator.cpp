@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/access_token.hpp"
+#include "store/host_table.hpp"
 #include "store/token_table.hpp"
 
 namespace entitle::http {
@@ -23,15 +24,27 @@ Result<Principal> Authenticator::authenticate(std::string_view authorization) {
     const std::string_view presented = authorization.substr(kScheme.size());
     const auto id = access_token_id(presented);
     if (!id) return fail(ErrorCode::unauthorized, "malformed bearer token");
-    auto found = store_.read([&](store::Connection& c) -> Result<std::optional<store::TokenRecord>> {
-        return store::find_token(c, *id);
+    struct Found {
+        std::optional<store::TokenRecord> token;
+        std::optional<store::HostRecord> host;
+    };
+    auto found = store_.read([&](store::Connection& c) -> Result<Found> {
+        Found f{store::find_token(c, *id), std::nullopt};
+        if (f.token && f.token->role == Role::host) f.host = store::find_host_by_token(c, f.token->id);
+        return f;
     });
     if (!found) return std::unexpected(found.error());
     // Unknown and revoked tokens get the same answer as a wrong secret.
-    const bool ok = found->has_value() && !(*found)->revoked_at &&
-                    access_token_matches(presented, (*found)->hash);
+    const auto& token = found->token;
+    bool ok = token && !token->revoked_at && access_token_matches(presented, token->hash);
+    if (ok && token->role == Role::host) ok = found->host && !found->host->removed_at;
     if (!ok) return fail(ErrorCode::unauthorized, "unknown or revoked bearer token");
-    return Principal{(*found)->id, (*found)->role};
+    Principal p{token->id, token->role, {}, {}};
+    if (found->host) {
+        p.host_id = found->host->id;
+        p.host_region = found->host->region;
+    }
+    return p;
 }
 
 }  // namespace entitle::http

@@ -15,6 +15,9 @@ namespace entitle::http {
 struct Principal {
     std::string token_id;
     Role role = Role::auditor;
+    // For role host: the host this token belongs to and its region (set by the admin).
+    std::string host_id;
+    std::string host_region;
 };
 
 class Authenticator {

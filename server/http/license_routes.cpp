@@ -20,10 +20,12 @@ json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullp
 
 json license_json(const store::StoredLicense& s) {
     json ents = json::array();
-    for (const auto& e : s.license.entitlements) {
+    for (std::size_t i = 0; i < s.license.entitlements.size(); ++i) {
+        const auto& e = s.license.entitlements[i];
         json j = entitlement_to_json(e);
         j["key"] = s.license.jti + "/" + e.id;
-        j["in_use"] = 0;  // no lease engine yet: nothing can hold a seat
+        j["in_use"] = i < s.usage.size() ? s.usage[i].in_use : 0;
+        j["peak"] = i < s.usage.size() ? s.usage[i].peak : 0;
         ents.push_back(std::move(j));
     }
     return {{"jti", s.license.jti},
@@ -163,7 +165,7 @@ void register_license_routes(Router& router, store::Store& store, const IssuerRe
                           {"feature", e.feature},
                           {"model", seat_model_name(e.model)},
                           {"count", opt(e.count)},
-                          {"in_use", 0},  // no lease engine yet: nothing can hold a seat
+                          {"in_use", s.in_use},
                           {"peak", s.peak},
                           {"not_before", opt(e.not_before)},
                           {"not_after", opt(e.not_after)},

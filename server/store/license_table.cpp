@@ -2,6 +2,7 @@
 
 #include "crypto/digest.hpp"
 #include "store/audit_log.hpp"
+#include "store/lease_table.hpp"
 
 namespace entitle::store {
 
@@ -13,7 +14,7 @@ constexpr std::string_view kLicenseColumns =
     "jti, iss, sub, iat, kid, supersedes, compact, sha256, imported_at, state, ended_at, superseded_by";
 constexpr std::string_view kEntitlementColumns =
     "license_jti, id, feature, model, count, not_before, not_after, regions, devices, overage_allow, "
-    "overage_limit_percent, max_lease_seconds, peak";
+    "overage_limit_percent, max_lease_seconds, peak, in_use";
 
 LicenseState parse_state(const std::string& s) {
     if (s == "superseded") return LicenseState::superseded;
@@ -44,15 +45,16 @@ StoredEntitlement row_to_entitlement(const Statement& st) {
     e.overage.limit_percent = st.int64(10);
     e.max_lease_seconds = st.opt_int64(11);
     s.peak = st.int64(12);
+    s.in_use = st.int64(13);
     return s;
 }
 
-std::vector<Entitlement> entitlements_of(Connection& c, const std::string& jti) {
+std::vector<StoredEntitlement> entitlements_of(Connection& c, const std::string& jti) {
     auto st = c.cached(std::string("SELECT ") + std::string(kEntitlementColumns) +
                        " FROM entitlements WHERE license_jti = ?1 ORDER BY ordinal");
     st.bind(1, jti);
-    std::vector<Entitlement> out;
-    while (st.step()) out.push_back(row_to_entitlement(st).entitlement);
+    std::vector<StoredEntitlement> out;
+    while (st.step()) out.push_back(row_to_entitlement(st));
     return out;
 }
 
@@ -70,7 +72,10 @@ StoredLicense row_to_license(Connection& c, const Statement& st) {
     s.state = parse_state(st.text(9));
     s.ended_at = st.opt_int64(10);
     s.superseded_by = st.opt_text(11);
-    s.license.entitlements = entitlements_of(c, s.license.jti);
+    for (auto& e : entitlements_of(c, s.license.jti)) {
+        s.usage.push_back({e.in_use, e.peak});
+        s.license.entitlements.push_back(std::move(e.entitlement));
+    }
     return s;
 }
 
@@ -126,7 +131,7 @@ std::vector<StoredLicense> list_licenses(Connection& c, const std::string& after
 std::vector<StoredEntitlement> list_active_entitlements(Connection& c) {
     auto st = c.cached(
         "SELECT e.license_jti, e.id, e.feature, e.model, e.count, e.not_before, e.not_after, e.regions, "
-        "e.devices, e.overage_allow, e.overage_limit_percent, e.max_lease_seconds, e.peak "
+        "e.devices, e.overage_allow, e.overage_limit_percent, e.max_lease_seconds, e.peak, e.in_use "
         "FROM entitlements e JOIN licenses l ON l.jti = e.license_jti "
         "WHERE l.state = 'active' ORDER BY e.license_jti, e.ordinal");
     std::vector<StoredEntitlement> out;
@@ -163,6 +168,9 @@ ImportOutcome import_license(Connection& c, const ImportRequest& r) {
                 "UPDATE licenses SET state = 'superseded', ended_at = ?2, superseded_by = ?3 WHERE jti = ?1");
             up.bind(1, *l.supersedes).bind(2, now_s).bind(3, l.jti).run();
             detail["superseded"] = true;
+            append_audit(c, {r.now_ms, "license_imported", r.actor, l.jti, detail});
+            move_leases_to_license(c, *l.supersedes, l.jti, r.actor, r.now_ms);
+            return ImportOutcome::created;
         } else {
             // Nothing active to replace: the new license stands on its own.
             detail["superseded"] = false;
@@ -180,6 +188,7 @@ std::optional<bool> withdraw_license(Connection& c, const std::string& jti, cons
     auto st = c.cached("UPDATE licenses SET state = 'withdrawn', ended_at = ?2 WHERE jti = ?1");
     st.bind(1, jti).bind(2, now_ms / 1000).run();
     append_audit(c, {now_ms, "license_withdrawn", actor, jti, {{"jti", jti}, {"sub", existing->license.sub}}});
+    end_leases_of_license(c, jti, "license_withdrawn", actor, now_ms);
     return true;
 }
 

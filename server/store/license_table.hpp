@@ -27,6 +27,11 @@ struct StoredLicense {
     LicenseState state = LicenseState::active;
     std::optional<std::int64_t> ended_at;
     std::optional<std::string> superseded_by;
+    struct Usage {
+        std::int64_t in_use = 0;
+        std::int64_t peak = 0;
+    };
+    std::vector<Usage> usage;  // parallel to license.entitlements
 };
 
 [[nodiscard]] std::optional<StoredLicense> find_license(Connection& c, const std::string& jti);
@@ -38,6 +43,7 @@ struct StoredEntitlement {
     std::string license_jti;
     Entitlement entitlement;
     std::int64_t peak = 0;
+    std::int64_t in_use = 0;  // seats held (expired leases leave within about a second)
     [[nodiscard]] std::string key() const { return license_jti + "/" + entitlement.id; }
 };
 // Entitlements of active licenses, ordered by license and id.

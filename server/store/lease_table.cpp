@@ -1,0 +1,434 @@
+#include "store/lease_table.hpp"
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "core/access_token.hpp"
+#include "crypto/base64url.hpp"
+#include "crypto/digest.hpp"
+#include "store/audit_log.hpp"
+
+namespace entitle::store {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view kLeaseCols =
+    "id, host_id, request_id, request_hash, license_jti, entitlement_id, feature, gpu_uuid, gpu_model, vgpu_id, "
+    "vgpu_profile, overage, issued_at, expires_at, renewed_at, ended_at, end_reason, kid";
+
+std::string lease_select(std::string_view where) {
+    return std::string("SELECT ") + std::string(kLeaseCols) + " FROM leases " + std::string(where);
+}
+
+LeaseRecord lease_row(const Statement& st) {
+    LeaseRecord l;
+    l.id = st.text(0);
+    l.host_id = st.text(1);
+    l.request_id = st.text(2);
+    l.request_hash = st.text(3);
+    l.license_jti = st.text(4);
+    l.entitlement_id = st.text(5);
+    l.feature = st.text(6);
+    l.gpu_uuid = st.text(7);
+    l.gpu_model = st.opt_text(8);
+    l.vgpu_id = st.text(9);
+    l.vgpu_profile = st.opt_text(10);
+    l.overage = st.int64(11) != 0;
+    l.issued_at = st.int64(12);
+    l.expires_at = st.int64(13);
+    l.renewed_at = st.opt_int64(14);
+    l.ended_at = st.opt_int64(15);
+    l.end_reason = st.opt_text(16);
+    l.kid = st.text(17);
+    return l;
+}
+
+std::vector<std::string> json_list(const std::optional<std::string>& text) {
+    if (!text) return {};
+    auto j = json::parse(*text, nullptr, false);
+    if (!j.is_array()) return {};
+    return j.get<std::vector<std::string>>();
+}
+
+constexpr std::string_view kCandidateSelect =
+    "SELECT e.license_jti, e.id, e.feature, e.model, e.count, e.not_before, e.not_after, e.regions, e.devices, "
+    "e.overage_allow, e.overage_limit_percent, e.max_lease_seconds, e.in_use "
+    "FROM entitlements e JOIN licenses l ON l.jti = e.license_jti ";
+
+Candidate candidate_row(const Statement& st) {
+    Candidate c;
+    c.license_jti = st.text(0);
+    auto& e = c.entitlement;
+    e.id = st.text(1);
+    e.feature = st.text(2);
+    e.model = parse_seat_model(st.text(3)).value_or(SeatModel::concurrent);
+    e.count = st.opt_int64(4);
+    e.not_before = st.opt_int64(5);
+    e.not_after = st.opt_int64(6);
+    e.regions = json_list(st.opt_text(7));
+    e.devices = json_list(st.opt_text(8));
+    e.overage.allow = st.int64(9) != 0;
+    e.overage.limit_percent = st.int64(10);
+    e.max_lease_seconds = st.opt_int64(11);
+    c.in_use = st.int64(12);
+    return c;
+}
+
+std::vector<Candidate> candidates_for(Connection& c, const std::string& feature, const std::string& jti = {}) {
+    auto st = jti.empty()
+                  ? c.cached(std::string(kCandidateSelect) + "WHERE e.feature = ?1 AND l.state = 'active'")
+                  : c.cached(std::string(kCandidateSelect) + "WHERE e.feature = ?1 AND e.license_jti = ?2");
+    st.bind(1, feature);
+    if (!jti.empty()) st.bind(2, jti);
+    std::vector<Candidate> out;
+    while (st.step()) out.push_back(candidate_row(st));
+    return out;
+}
+
+bool gpu_holds_seat(Connection& c, const std::string& jti, const std::string& ent, const std::string& gpu) {
+    auto st = c.cached(
+        "SELECT 1 FROM device_seats WHERE license_jti = ?1 AND entitlement_id = ?2 AND gpu_uuid = ?3");
+    st.bind(1, jti).bind(2, ent).bind(3, gpu);
+    return st.step();
+}
+
+std::optional<SeatModel> model_of(Connection& c, const std::string& jti, const std::string& ent) {
+    auto st = c.cached("SELECT model FROM entitlements WHERE license_jti = ?1 AND id = ?2");
+    st.bind(1, jti).bind(2, ent);
+    if (!st.step()) return std::nullopt;
+    return parse_seat_model(st.text(0));
+}
+
+void add_in_use(Connection& c, const std::string& jti, const std::string& ent, std::int64_t delta) {
+    auto st = c.cached(
+        "UPDATE entitlements SET in_use = max(0, in_use + ?3), peak = max(peak, in_use + ?3) "
+        "WHERE license_jti = ?1 AND id = ?2");
+    st.bind(1, jti).bind(2, ent).bind(3, delta).run();
+}
+
+// Takes the seat a lease needs; returns true when a new seat was counted.
+bool take_seat(Connection& c, const std::string& jti, const std::string& ent, SeatModel model,
+               const std::string& gpu) {
+    if (model == SeatModel::per_device) {
+        auto up = c.cached(
+            "UPDATE device_seats SET leases = leases + 1 "
+            "WHERE license_jti = ?1 AND entitlement_id = ?2 AND gpu_uuid = ?3");
+        up.bind(1, jti).bind(2, ent).bind(3, gpu).run();
+        if (c.changes() > 0) return false;
+        auto ins = c.cached(
+            "INSERT INTO device_seats (license_jti, entitlement_id, gpu_uuid, leases) VALUES (?1, ?2, ?3, 1)");
+        ins.bind(1, jti).bind(2, ent).bind(3, gpu).run();
+    }
+    add_in_use(c, jti, ent, 1);
+    return true;
+}
+
+void free_seat(Connection& c, const LeaseRecord& l) {
+    const auto model = model_of(c, l.license_jti, l.entitlement_id);
+    if (model == SeatModel::per_device) {
+        auto up = c.cached(
+            "UPDATE device_seats SET leases = leases - 1 "
+            "WHERE license_jti = ?1 AND entitlement_id = ?2 AND gpu_uuid = ?3");
+        up.bind(1, l.license_jti).bind(2, l.entitlement_id).bind(3, l.gpu_uuid).run();
+        auto del = c.cached(
+            "DELETE FROM device_seats WHERE license_jti = ?1 AND entitlement_id = ?2 AND gpu_uuid = ?3 "
+            "AND leases <= 0");
+        del.bind(1, l.license_jti).bind(2, l.entitlement_id).bind(3, l.gpu_uuid).run();
+        if (c.changes() == 0) return;  // the GPU still holds the seat through another lease
+    }
+    add_in_use(c, l.license_jti, l.entitlement_id, -1);
+}
+
+json lease_detail(const LeaseRecord& l) {
+    json d = {{"lease", l.id},   {"host", l.host_id},        {"feature", l.feature},
+              {"entitlement", l.entitlement_key()}, {"gpu", l.gpu_uuid}, {"vgpu", l.vgpu_id},
+              {"issued_at", l.issued_at}, {"expires_at", l.expires_at}};
+    return d;
+}
+
+// Marks the lease ended, frees its seat, audits `kind` with `reason`.
+void end_lease(Connection& c, const LeaseRecord& l, std::string_view reason, std::string kind,
+               const std::string& actor, std::int64_t now_ms) {
+    // An expired lease stopped holding its seat at expires_at, whenever it is swept.
+    const std::int64_t end_s = std::string_view(kind) == "lease_expired" ? l.expires_at : now_ms / 1000;
+    auto st = c.cached("UPDATE leases SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL");
+    st.bind(1, l.id).bind(2, end_s).bind(3, reason).run();
+    if (c.changes() == 0) return;
+    free_seat(c, l);
+    json d = lease_detail(l);
+    d["reason"] = reason;
+    d["ended_at"] = end_s;
+    append_audit(c, {now_ms, std::move(kind), actor, l.id, std::move(d)});
+}
+
+// Ends the leases of one entitlement that are past expires_at; returns how many.
+std::int64_t reclaim_expired(Connection& c, const std::string& jti, const std::string& ent, std::int64_t now_ms) {
+    auto st = c.cached(lease_select(
+        "WHERE license_jti = ?1 AND entitlement_id = ?2 AND ended_at IS NULL AND expires_at <= ?3"));
+    st.bind(1, jti).bind(2, ent).bind(3, now_ms / 1000);
+    std::vector<LeaseRecord> expired;
+    while (st.step()) expired.push_back(lease_row(st));
+    for (const auto& l : expired) end_lease(c, l, "expired", "lease_expired", "system", now_ms);
+    return static_cast<std::int64_t>(expired.size());
+}
+
+std::string new_lease_id() { return "l_" + crypto::base64url_encode(crypto::random_bytes(15)); }
+
+}  // namespace
+
+std::optional<LeaseRecord> find_lease(Connection& c, const std::string& id) {
+    auto st = c.cached(lease_select("WHERE id = ?1"));
+    st.bind(1, id);
+    if (!st.step()) return std::nullopt;
+    return lease_row(st);
+}
+
+std::vector<LeaseRecord> list_active_leases(Connection& c, const LeaseFilter& f) {
+    auto st = c.cached(lease_select(
+        "WHERE ended_at IS NULL AND expires_at > ?1 AND id > ?2 AND (?3 IS NULL OR host_id = ?3) "
+        "AND (?4 IS NULL OR feature = ?4) ORDER BY id LIMIT ?5"));
+    st.bind(1, f.now_s).bind(2, f.after_id).bind(3, f.host_id).bind(4, f.feature).bind(5, f.limit);
+    std::vector<LeaseRecord> out;
+    while (st.step()) out.push_back(lease_row(st));
+    return out;
+}
+
+CheckoutOutcome checkout_lease(Connection& c, const CheckoutInput& in) {
+    const auto& req = in.request;
+    const std::int64_t now_s = in.now_ms / 1000;
+    {
+        auto st = c.cached(lease_select("WHERE host_id = ?1 AND request_id = ?2"));
+        st.bind(1, in.host.id).bind(2, req.request_id);
+        if (st.step()) {
+            auto prior = lease_row(st);
+            if (prior.request_hash != in.fingerprint) {
+                return {CheckoutOutcome::Kind::conflict, {},
+                        Error{ErrorCode::conflict,
+                              fmt::format("request_id {} was already used with another body", req.request_id)}};
+            }
+            return {CheckoutOutcome::Kind::replayed, std::move(prior), std::nullopt};
+        }
+    }
+
+    auto candidates = candidates_for(c, req.feature);
+    for (auto& cand : candidates) {
+        if (!cand.entitlement.valid_at(now_s)) continue;
+        cand.in_use -= reclaim_expired(c, cand.license_jti, cand.entitlement.id, in.now_ms);
+        if (cand.entitlement.model == SeatModel::per_device) {
+            cand.gpu_holds_seat = gpu_holds_seat(c, cand.license_jti, cand.entitlement.id, req.gpu_uuid);
+            // in_use for per_device counts GPUs; reclaiming leases may or may not free one.
+            auto st = c.cached("SELECT in_use FROM entitlements WHERE license_jti = ?1 AND id = ?2");
+            st.bind(1, cand.license_jti).bind(2, cand.entitlement.id);
+            if (st.step()) cand.in_use = st.int64(0);
+        }
+    }
+
+    auto decision = decide_checkout(candidates, in.host.region, req.gpu_uuid, now_s);
+    if (!decision) {
+        const auto& err = decision.error().error;
+        json d = {{"host", in.host.id},  {"region", in.host.region}, {"feature", req.feature},
+                  {"gpu", req.gpu_uuid}, {"vgpu", req.vgpu_id},     {"request_id", req.request_id}};
+        if (err.code == ErrorCode::region_denied) {
+            append_audit(c, {in.now_ms, "region_denied", in.actor, in.host.id, std::move(d)});
+        } else if (err.code == ErrorCode::oversubscribed) {
+            json full = json::array();
+            for (auto i : decision.error().considered) {
+                const auto& cand = candidates[i];
+                full.push_back({{"entitlement", cand.license_jti + "/" + cand.entitlement.id},
+                                {"in_use", cand.in_use},
+                                {"count", cand.entitlement.count ? json(*cand.entitlement.count) : json(nullptr)},
+                                {"limit", cand.entitlement.seat_limit() ? json(*cand.entitlement.seat_limit())
+                                                                        : json(nullptr)}});
+            }
+            d["entitlements"] = std::move(full);
+            append_audit(c, {in.now_ms, "oversubscription_denied", in.actor, in.host.id, std::move(d)});
+        }
+        return {CheckoutOutcome::Kind::refused, {}, err};
+    }
+
+    const auto& chosen = candidates[decision->index];
+    LeaseRecord l;
+    l.id = new_lease_id();
+    l.host_id = in.host.id;
+    l.request_id = req.request_id;
+    l.request_hash = in.fingerprint;
+    l.license_jti = chosen.license_jti;
+    l.entitlement_id = chosen.entitlement.id;
+    l.feature = req.feature;
+    l.gpu_uuid = req.gpu_uuid;
+    l.gpu_model = req.gpu_model;
+    l.vgpu_id = req.vgpu_id;
+    l.vgpu_profile = req.vgpu_profile;
+    l.overage = decision->overage;
+    l.issued_at = now_s;
+    l.expires_at = lease_expiry(chosen.entitlement, now_s, in.default_lease_seconds);
+    l.kid = in.kid;
+
+    auto ins = c.cached(
+        "INSERT INTO leases (id, host_id, request_id, request_hash, license_jti, entitlement_id, feature, gpu_uuid, "
+        "gpu_model, vgpu_id, vgpu_profile, overage, issued_at, expires_at, kid) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+    ins.bind(1, l.id).bind(2, l.host_id).bind(3, l.request_id).bind(4, l.request_hash).bind(5, l.license_jti);
+    ins.bind(6, l.entitlement_id).bind(7, l.feature).bind(8, l.gpu_uuid).bind(9, l.gpu_model).bind(10, l.vgpu_id);
+    ins.bind(11, l.vgpu_profile).bind(12, std::int64_t{l.overage ? 1 : 0}).bind(13, l.issued_at);
+    ins.bind(14, l.expires_at).bind(15, l.kid).run();
+    take_seat(c, l.license_jti, l.entitlement_id, chosen.entitlement.model, l.gpu_uuid);
+
+    json d = lease_detail(l);
+    d["region"] = in.host.region;
+    d["overage"] = l.overage;
+    d["in_use"] = chosen.in_use + (decision->new_seat ? 1 : 0);
+    append_audit(c, {in.now_ms, "lease_granted", in.actor, l.id, d});
+    if (l.overage) {
+        d["count"] = *chosen.entitlement.count;
+        d["limit"] = *chosen.entitlement.seat_limit();
+        append_audit(c, {in.now_ms, "overage_granted", in.actor, l.id, std::move(d)});
+    }
+    return {CheckoutOutcome::Kind::granted, std::move(l), std::nullopt};
+}
+
+RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::string& host_id,
+                         std::int64_t now_ms, std::int64_t default_lease_seconds) {
+    auto l = find_lease(c, lease_id);
+    if (!l) return {std::nullopt, Error{ErrorCode::not_found, fmt::format("no lease {}", lease_id)}};
+    if (l->host_id != host_id) {
+        return {std::nullopt, Error{ErrorCode::forbidden, fmt::format("lease {} belongs to another host", lease_id)}};
+    }
+    const std::int64_t now_s = now_ms / 1000;
+    if (l->ended_at) {
+        return {std::nullopt, Error{ErrorCode::expired, fmt::format("lease {} has ended ({})", lease_id,
+                                                                    l->end_reason.value_or("ended"))}};
+    }
+    if (now_s >= l->expires_at) {
+        end_lease(c, *l, "expired", "lease_expired", "system", now_ms);
+        return {std::nullopt, Error{ErrorCode::expired, fmt::format("lease {} expired at {}", lease_id, l->expires_at)}};
+    }
+    auto cands = candidates_for(c, l->feature, l->license_jti);
+    const Candidate* cand = nullptr;
+    for (const auto& x : cands) {
+        if (x.entitlement.id == l->entitlement_id) cand = &x;
+    }
+    if (!cand) return {std::nullopt, Error{ErrorCode::expired, "the lease's entitlement no longer exists"}};
+    const std::int64_t exp = std::max(l->expires_at, lease_expiry(cand->entitlement, now_s, default_lease_seconds));
+    auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3 WHERE id = ?1");
+    st.bind(1, l->id).bind(2, exp).bind(3, now_s).run();
+    l->expires_at = exp;
+    l->renewed_at = now_s;
+    l->issued_at = now_s;  // the renewed token's iat
+    return {std::move(l), std::nullopt};
+}
+
+std::optional<Error> release_lease(Connection& c, const std::string& lease_id,
+                                   const std::optional<std::string>& owner_host_id, const std::string& actor,
+                                   std::int64_t now_ms) {
+    auto l = find_lease(c, lease_id);
+    if (!l || (owner_host_id && l->host_id != *owner_host_id)) {
+        return Error{ErrorCode::not_found, fmt::format("no lease {}", lease_id)};
+    }
+    if (l->ended_at) return std::nullopt;
+    if (now_ms / 1000 >= l->expires_at) {
+        end_lease(c, *l, "expired", "lease_expired", "system", now_ms);
+        return std::nullopt;
+    }
+    end_lease(c, *l, "released", "lease_released", actor, now_ms);
+    return std::nullopt;
+}
+
+std::int64_t sweep_expired_leases(Connection& c, std::int64_t now_ms, std::int64_t limit) {
+    auto st = c.cached(lease_select("WHERE ended_at IS NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"));
+    st.bind(1, now_ms / 1000).bind(2, limit);
+    std::vector<LeaseRecord> expired;
+    while (st.step()) expired.push_back(lease_row(st));
+    // Leases cut short by the end of their entitlement's window end with it.
+    std::map<std::string, std::int64_t> closed_windows;  // entitlement key -> leases ended
+    for (const auto& l : expired) {
+        auto w = c.cached("SELECT not_after FROM entitlements WHERE license_jti = ?1 AND id = ?2");
+        w.bind(1, l.license_jti).bind(2, l.entitlement_id);
+        const bool window_closed = w.step() && !w.is_null(0) && w.int64(0) <= l.expires_at;
+        end_lease(c, l, window_closed ? "entitlement_expired" : "expired", "lease_expired", "system", now_ms);
+        if (window_closed) ++closed_windows[l.entitlement_key()];
+    }
+    for (const auto& [key, n] : closed_windows) {
+        append_audit(c, {now_ms, "entitlement_expired", "system", key, {{"entitlement", key}, {"leases_ended", n}}});
+    }
+    return static_cast<std::int64_t>(expired.size());
+}
+
+namespace {
+std::int64_t end_where(Connection& c, std::string_view where, const std::string& value, const std::string& reason,
+                       const std::string& actor, std::int64_t now_ms) {
+    auto st = c.cached(lease_select(std::string("WHERE ended_at IS NULL AND ") + std::string(where)));
+    st.bind(1, value);
+    std::vector<LeaseRecord> active;
+    while (st.step()) active.push_back(lease_row(st));
+    for (const auto& l : active) end_lease(c, l, reason, "lease_ended", actor, now_ms);
+    return static_cast<std::int64_t>(active.size());
+}
+}  // namespace
+
+std::int64_t end_leases_of_license(Connection& c, const std::string& jti, const std::string& reason,
+                                   const std::string& actor, std::int64_t now_ms) {
+    return end_where(c, "license_jti = ?1", jti, reason, actor, now_ms);
+}
+
+std::int64_t end_leases_of_host(Connection& c, const std::string& host_id, const std::string& reason,
+                                const std::string& actor, std::int64_t now_ms) {
+    return end_where(c, "host_id = ?1", host_id, reason, actor, now_ms);
+}
+
+void move_leases_to_license(Connection& c, const std::string& old_jti, const std::string& new_jti,
+                            const std::string& actor, std::int64_t now_ms) {
+    const std::int64_t now_s = now_ms / 1000;
+    auto st = c.cached(lease_select("WHERE ended_at IS NULL AND license_jti = ?1 ORDER BY issued_at, id"));
+    st.bind(1, old_jti);
+    std::vector<LeaseRecord> active;
+    while (st.step()) active.push_back(lease_row(st));
+    for (const auto& l : active) {
+        if (now_s >= l.expires_at) {
+            end_lease(c, l, "expired", "lease_expired", "system", now_ms);
+            continue;
+        }
+        const auto host = find_host(c, l.host_id);
+        auto cands = candidates_for(c, l.feature, new_jti);
+        // Same entitlement id first, then the order every checkout uses.
+        std::stable_sort(cands.begin(), cands.end(), [&](const Candidate& a, const Candidate& b) {
+            return (a.entitlement.id == l.entitlement_id) > (b.entitlement.id == l.entitlement_id);
+        });
+        std::optional<std::size_t> target;
+        for (std::size_t i = 0; i < cands.size() && !target; ++i) {
+            auto& cand = cands[i];
+            if (cand.entitlement.model == SeatModel::per_device) {
+                cand.gpu_holds_seat = gpu_holds_seat(c, new_jti, cand.entitlement.id, l.gpu_uuid);
+            }
+            std::vector<Candidate> one{cand};
+            auto d = decide_checkout(one, host ? host->region : std::string(), l.gpu_uuid, now_s);
+            if (d && !d->overage) target = i;
+        }
+        if (!target) {
+            end_lease(c, l, "superseded", "lease_ended", actor, now_ms);
+            continue;
+        }
+        const auto& to = cands[*target];
+        free_seat(c, l);
+        auto up = c.cached("UPDATE leases SET license_jti = ?2, entitlement_id = ?3, expires_at = ?4 WHERE id = ?1");
+        const std::int64_t exp = to.entitlement.not_after ? std::min(l.expires_at, *to.entitlement.not_after)
+                                                          : l.expires_at;
+        up.bind(1, l.id).bind(2, new_jti).bind(3, to.entitlement.id).bind(4, exp).run();
+        take_seat(c, new_jti, to.entitlement.id, to.entitlement.model, l.gpu_uuid);
+        json d = lease_detail(l);
+        d["from"] = l.entitlement_key();
+        d["to"] = new_jti + "/" + to.entitlement.id;
+        append_audit(c, {now_ms, "lease_moved", actor, l.id, std::move(d)});
+    }
+}
+
+std::int64_t count_active_leases(Connection& c, std::int64_t now_s) {
+    auto st = c.cached("SELECT count(*) FROM leases WHERE ended_at IS NULL AND expires_at > ?1");
+    st.bind(1, now_s);
+    return st.step() ? st.int64(0) : 0;
+}
+
+}  // namespace entitle::store
