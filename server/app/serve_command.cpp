@@ -129,7 +129,7 @@ Result<void> run_serve(const ServeOptions& options) {
     const http::LeaseSettings lease_settings{*lease_key, kid, *server_id, options.lease_seconds, public_url,
                                              *host_ca, jwks};
     http::register_host_routes(router, **store, clock, lease_settings);
-    http::register_lease_routes(router, **store, clock, lease_settings);
+    http::register_lease_routes(router, **store, clock, lease_settings, metrics);
 
     // The expiry sweeper: ends lapsed leases about once a second, in batches,
     // never two sweeps at once.

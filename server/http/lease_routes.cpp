@@ -167,9 +167,10 @@ void register_host_routes(Router& router, store::Store& store, const Clock& cloc
                });
 }
 
-void register_lease_routes(Router& router, store::Store& store, const Clock& clock, const LeaseSettings& settings) {
+void register_lease_routes(Router& router, store::Store& store, const Clock& clock, const LeaseSettings& settings,
+                           Metrics& metrics) {
     router.add(bhttp::verb::post, "/v1/leases", requires_role(Role::host),
-               [&store, &clock, &settings](RequestContext& ctx, Reply reply) {
+               [&store, &clock, &settings, &metrics](RequestContext& ctx, Reply reply) {
                    auto body = parse_json_body(ctx.request);
                    if (!body) return reply(error_response(body.error()));
                    auto req = parse_checkout_request(*body);
@@ -191,9 +192,15 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                                    settings.default_lease_seconds, settings.kid});
                            return {};
                        },
-                       [st, &settings, reply = std::move(reply)](Result<void> r) mutable {
-                           if (!r) return reply(error_response(r.error()));
+                       [st, &settings, &metrics, reply = std::move(reply)](Result<void> r) mutable {
+                           if (!r) {
+                               metrics.count_checkout(r.error().code_name());
+                               return reply(error_response(r.error()));
+                           }
                            const auto& o = st->outcome;
+                           metrics.count_checkout(o.error ? o.error->code_name()
+                                                  : o.kind == store::CheckoutOutcome::Kind::replayed ? "replayed"
+                                                                                                     : "granted");
                            if (o.error) return reply(error_response(*o.error));
                            reply(json_response(bhttp::status::created, grant_json(o.lease, settings)));
                        });

@@ -9,6 +9,7 @@
 
 #include "core/clock.hpp"
 #include "crypto/ed25519.hpp"
+#include "http/metrics.hpp"
 #include "http/router.hpp"
 #include "store/store.hpp"
 
@@ -26,6 +27,7 @@ struct LeaseSettings {
 };
 
 void register_host_routes(Router& router, store::Store& store, const Clock& clock, const LeaseSettings& settings);
-void register_lease_routes(Router& router, store::Store& store, const Clock& clock, const LeaseSettings& settings);
+void register_lease_routes(Router& router, store::Store& store, const Clock& clock, const LeaseSettings& settings,
+                           Metrics& metrics);
 
 }  // namespace entitle::http

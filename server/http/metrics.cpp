@@ -21,6 +21,27 @@ void Metrics::observe_request(const std::string& route, std::string_view method,
     l.sum += seconds;
 }
 
+std::string prometheus_label(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+        if (c == '\\' || c == '"') out.push_back('\\');
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+void Metrics::count_checkout(std::string_view result) {
+    std::lock_guard lock(mutex_);
+    auto it = checkouts_.find(result);
+    if (it == checkouts_.end()) it = checkouts_.emplace(std::string(result), 0).first;
+    ++it->second;
+}
+
 std::string Metrics::render() const {
     std::string out;
     out += "# HELP entitle_http_requests_total HTTP requests answered, by route pattern, method and status.\n";
@@ -49,6 +70,11 @@ std::string Metrics::render() const {
                            route, method, l.sum);
         out += fmt::format("entitle_http_request_duration_seconds_count{{route=\"{}\",method=\"{}\"}} {}\n",
                            route, method, l.count);
+    }
+    out += "# HELP entitle_checkouts_total Lease checkouts by result.\n";
+    out += "# TYPE entitle_checkouts_total counter\n";
+    for (const auto& [result, n] : checkouts_) {
+        out += fmt::format("entitle_checkouts_total{{result=\"{}\"}} {}\n", result, n);
     }
     out += "# HELP entitle_http_open_connections Client connections open now.\n";
     out += "# TYPE entitle_http_open_connections gauge\n";

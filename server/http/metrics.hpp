@@ -12,6 +12,9 @@
 
 namespace entitle::http {
 
+// A Prometheus label value: backslash, double quote and newline escaped.
+[[nodiscard]] std::string prometheus_label(std::string_view value);
+
 class Metrics {
 public:
     // Upper bounds of the latency histogram buckets, in seconds.
@@ -28,6 +31,9 @@ public:
         return open_connections_.load(std::memory_order_relaxed);
     }
 
+    // Checkout outcomes by result: granted, replayed, oversubscribed, region_denied, ...
+    void count_checkout(std::string_view result);
+
     // The HTTP metrics as Prometheus text (with # HELP and # TYPE lines).
     [[nodiscard]] std::string render() const;
 
@@ -40,6 +46,7 @@ private:
     mutable std::mutex mutex_;
     std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
     std::map<std::pair<std::string, std::string>, Latency> latency_;
+    std::map<std::string, std::uint64_t, std::less<>> checkouts_;
     std::atomic<std::int64_t> open_connections_{0};
     std::atomic<std::uint64_t> refused_connections_{0};
 };

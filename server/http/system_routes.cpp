@@ -18,8 +18,43 @@ std::string store_metrics(const store::StoreStats& s) {
         "# HELP entitle_store_failed_commits_total Commits the store refused (disk full, I/O "
         "error, read-only).\n"
         "# TYPE entitle_store_failed_commits_total counter\n"
-        "entitle_store_failed_commits_total {}\n",
-        s.commits, s.units, s.failed_commits);
+        "entitle_store_failed_commits_total {}\n"
+        "# HELP entitle_store_commit_seconds_total Time the writer spent in batches (work, COMMIT, fsync); "
+        "divided by commits = average commit latency.\n"
+        "# TYPE entitle_store_commit_seconds_total counter\n"
+        "entitle_store_commit_seconds_total {:.6f}\n"
+        "# HELP entitle_store_max_batch Largest group-commit batch so far.\n"
+        "# TYPE entitle_store_max_batch gauge\n"
+        "entitle_store_max_batch {}\n",
+        s.commits, s.units, s.failed_commits, s.commit_seconds, s.max_batch);
+}
+
+// Live usage from the store: one indexed pass over the active leases.
+std::string usage_metrics(store::Store& store) {
+    auto text = store.read([](store::Connection& c) -> Result<std::string> {
+        std::string out =
+            "# HELP entitle_leases_active Active leases by entitlement and feature.\n"
+            "# TYPE entitle_leases_active gauge\n";
+        auto st = c.cached(
+            "SELECT license_jti || '/' || entitlement_id, feature, count(*) FROM leases "
+            "WHERE ended_at IS NULL GROUP BY license_jti, entitlement_id, feature");
+        while (st.step()) {
+            out += fmt::format("entitle_leases_active{{entitlement=\"{}\",feature=\"{}\"}} {}\n", prometheus_label(st.text(0)),
+                               prometheus_label(st.text(1)), st.int64(2));
+        }
+        out +=
+            "# HELP entitle_seats_in_use Seats held by entitlement (GPUs for per_device).\n"
+            "# TYPE entitle_seats_in_use gauge\n";
+        auto seats = c.cached(
+            "SELECT e.license_jti || '/' || e.id, e.feature, e.in_use FROM entitlements e "
+            "JOIN licenses l ON l.jti = e.license_jti WHERE l.state = 'active'");
+        while (seats.step()) {
+            out += fmt::format("entitle_seats_in_use{{entitlement=\"{}\",feature=\"{}\"}} {}\n", prometheus_label(seats.text(0)),
+                               prometheus_label(seats.text(1)), seats.int64(2));
+        }
+        return out;
+    });
+    return text ? *text : std::string();
 }
 
 }  // namespace
@@ -42,7 +77,7 @@ void register_system_routes(Router& router, SystemRoutesDeps deps) {
     router.add_sync(bhttp::verb::get, "/metrics", public_route,
                     [&metrics = deps.metrics, &store = deps.store](RequestContext&) {
                         return text_response(bhttp::status::ok,
-                                             metrics.render() + store_metrics(store.stats()),
+                                             metrics.render() + store_metrics(store.stats()) + usage_metrics(store),
                                              "text/plain; version=0.0.4");
                     });
 }

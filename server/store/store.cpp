@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <future>
 
@@ -101,6 +102,17 @@ void Store::writer_loop() {
 }
 
 void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
+    const auto started = std::chrono::steady_clock::now();
+    struct Timing {
+        Store& s;
+        std::chrono::steady_clock::time_point t0;
+        std::size_t n;
+        ~Timing() {
+            const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+            s.commit_nanos_.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
+            if (n > s.max_batch_.load(std::memory_order_relaxed)) s.max_batch_.store(n, std::memory_order_relaxed);
+        }
+    } timing{*this, started, batch.size()};
     std::vector<Result<void>> outcomes;
     outcomes.reserve(batch.size());
     Connection& c = writer_conn_;
@@ -181,9 +193,10 @@ bool Store::healthy() {
 }
 
 StoreStats Store::stats() const {
-    return StoreStats{commits_.load(std::memory_order_relaxed),
-                      units_.load(std::memory_order_relaxed),
-                      failed_commits_.load(std::memory_order_relaxed)};
+    return StoreStats{commits_.load(std::memory_order_relaxed), units_.load(std::memory_order_relaxed),
+                      failed_commits_.load(std::memory_order_relaxed),
+                      static_cast<double>(commit_nanos_.load(std::memory_order_relaxed)) / 1e9,
+                      max_batch_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace entitle::store

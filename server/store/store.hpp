@@ -41,6 +41,8 @@ struct StoreStats {
     std::uint64_t commits = 0;        // transactions committed (each one fsync)
     std::uint64_t units = 0;          // write units completed
     std::uint64_t failed_commits = 0; // commits the disk refused
+    double commit_seconds = 0;        // time spent in batches (work + COMMIT + fsync)
+    std::uint64_t max_batch = 0;      // largest batch so far
 };
 
 class Store {
@@ -101,7 +103,8 @@ private:
     std::mutex readers_mutex_;
     std::vector<std::unique_ptr<Connection>> idle_readers_;
 
-    std::atomic<std::uint64_t> commits_{0}, units_{0}, failed_commits_{0};
+    std::atomic<std::uint64_t> commits_{0}, units_{0}, failed_commits_{0}, max_batch_{0};
+    std::atomic<std::uint64_t> commit_nanos_{0};
     std::thread writer_;  // last: started after everything above exists
 };
 
