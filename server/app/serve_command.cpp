@@ -23,6 +23,7 @@
 #include "http/auth_failures.hpp"
 #include "http/license_routes.hpp"
 #include "http/lease_routes.hpp"
+#include "store/clock_watch.hpp"
 #include "store/lease_table.hpp"
 #include "store/meta_table.hpp"
 #include <boost/asio/steady_timer.hpp>
@@ -145,7 +146,9 @@ Result<void> run_serve(const ServeOptions& options) {
             auto swept = std::make_shared<std::int64_t>(0);
             (*store)->submit(
                 [swept, &clock](store::Connection& c) -> Result<void> {
-                    *swept = store::sweep_expired_leases(c, clock.now_ms(), 1000);
+                    const auto now_ms = clock.now_ms();
+                    if (store::observe_clock(c, now_ms)) spdlog::warn("event=clock_rollback now_ms={}", now_ms);
+                    *swept = store::sweep_expired_leases(c, now_ms, 1000);
                     return {};
                 },
                 [&, swept](Result<void> r) {
