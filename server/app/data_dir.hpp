@@ -18,6 +18,8 @@ struct DataDir {
     [[nodiscard]] std::filesystem::path tls_cert() const { return root / "tls.crt"; }
     [[nodiscard]] std::filesystem::path issuers() const { return root / "issuers"; }
     [[nodiscard]] std::filesystem::path admin_token() const { return root / "admin.token"; }
+    // Lease-signing keys retired by `entitled rotate-key`, as <kid>.key.
+    [[nodiscard]] std::filesystem::path retired_lease_keys() const { return root / "retired-lease-keys"; }
 };
 
 // Writes `content` to `path` atomically (temporary file, fsync, rename,

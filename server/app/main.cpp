@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/init_command.hpp"
+#include "app/rotate_key_command.hpp"
 #include "app/serve_command.hpp"
 
 namespace {
@@ -69,12 +70,18 @@ int main(int argc, char** argv) {
     serve_cmd->add_option("--host-ca-file", serve.host_ca_file,
                           "PEM that host configuration files trust (default: the TLS certificate)");
 
+    std::string rotate_dir;
+    auto* rotate_cmd = app.add_subcommand("rotate-key", "retire the lease-signing key and make a new one (restart to use it)");
+    rotate_cmd->add_option("--data", rotate_dir, "data directory")->required();
+
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_level);
 
     entitle::Result<void> result;
     if (*init_cmd) {
         result = entitle::app::run_init(init);
+    } else if (*rotate_cmd) {
+        result = entitle::app::run_rotate_key(rotate_dir);
     } else {
         lim.read_timeout = std::chrono::milliseconds(read_timeout_ms);
         lim.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);

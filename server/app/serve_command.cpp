@@ -1,6 +1,7 @@
 #include "app/serve_command.hpp"
 
 #include <charconv>
+#include <ctime>
 #include <functional>
 #include <iostream>
 #include <thread>
@@ -84,7 +85,7 @@ Result<void> run_serve(const ServeOptions& options) {
     }
     const auto lease_pub = lease_key->public_key();
     const std::string kid = crypto::jwk_thumbprint(lease_pub);
-    const nlohmann::json jwks = {{"keys", nlohmann::json::array({crypto::ed25519_jwk(lease_pub, kid)})}};
+    nlohmann::json jwks = {{"keys", nlohmann::json::array({crypto::ed25519_jwk(lease_pub, kid)})}};
 
     auto tls = http::make_server_tls_context(cert_file, key_file);
     if (!tls) return std::unexpected(tls.error());
@@ -95,13 +96,29 @@ Result<void> run_serve(const ServeOptions& options) {
         return store::get_meta(c, "server_id").value_or("entitled");
     });
     if (!server_id) return std::unexpected(server_id.error());
+    // Publish the retired keys that signed leases still active (see rotate-key).
+    auto live_kids = (*store)->read([&](store::Connection& c) -> Result<std::vector<std::string>> {
+        return store::active_lease_kids(c, std::time(nullptr));
+    });
+    if (!live_kids) return std::unexpected(live_kids.error());
+    for (const auto& old : *live_kids) {
+        if (old == kid) continue;
+        auto old_pem = read_secret_file(dir.retired_lease_keys() / (old + ".key"));
+        auto old_key = old_pem ? crypto::Ed25519PrivateKey::from_pem(*old_pem)
+                               : std::expected<crypto::Ed25519PrivateKey, std::string>(std::unexpected(old_pem.error().message));
+        if (!old_key) {
+            spdlog::warn("event=retired_key_missing kid={} problem=\"{}\"", old, old_key.error());
+            continue;
+        }
+        jwks["keys"].push_back(crypto::ed25519_jwk(old_key->public_key(), old));
+    }
     auto host_ca = read_file(options.host_ca_file.value_or(cert_file));
     if (!host_ca) return std::unexpected(host_ca.error());
 
     http::Metrics metrics;
-    http::Authenticator auth(**store);
-    http::Router router(auth);
     SystemClock clock;
+    http::Authenticator auth(**store, &clock);
+    http::Router router(auth);
     IssuerRegistry issuers;
     const auto load_issuers = [&] {
         auto loaded = load_issuer_keys(dir.issuers());

@@ -1,5 +1,8 @@
 #include "core/license_file.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "crypto/jws.hpp"
@@ -20,12 +23,18 @@ Result<VerifiedLicense> verify_license_file(std::string_view text, const IssuerK
         return fail(ErrorCode::invalid_license, fmt::format("not a valid license file: {}", parts.error()));
     }
     const std::string kid = parts->header.at("kid").get<std::string>();
+    const bool kid_ok = kid.size() <= 128 && std::all_of(kid.begin(), kid.end(), [](unsigned char ch) {
+        return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+    }) && kid.front() != '.';
+    if (!kid_ok) {
+        return fail(ErrorCode::invalid_license,
+                    "issuer key id must be 1 to 128 of A-Z a-z 0-9 - _ . (not starting with '.'), as a file name "
+                    "in DATA/issuers/");
+    }
     const auto key = issuers.by_kid.find(kid);
     if (key == issuers.by_kid.end()) {
         return fail(ErrorCode::invalid_license,
-                    fmt::format("issuer key '{}' is not trusted (add DATA/issuers/{}.pem and reload)",
-                                kid.size() > 64 ? kid.substr(0, 64) + "..." : kid,
-                                kid.size() > 64 ? std::string("<kid>") : kid));
+                    fmt::format("issuer key '{}' is not trusted (add DATA/issuers/{}.pem and reload)", kid, kid));
     }
     if (!crypto::jws_verify(*parts, key->second)) {
         return fail(ErrorCode::invalid_license,

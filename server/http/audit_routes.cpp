@@ -1,11 +1,25 @@
 #include "http/audit_routes.hpp"
 
+#include <thread>
+
 #include "http/pagination.hpp"
 #include "store/audit_log.hpp"
 
 namespace entitle::http {
 
 void register_audit_routes(Router& router, store::Store& store) {
+    // GET /v1/backup (admin): a consistent copy of the store, taken online on
+    // its own thread so the I/O threads keep serving while it is copied.
+    router.add(bhttp::verb::get, "/v1/backup", requires_role(Role::admin), [&store](RequestContext&, Reply reply) {
+        std::thread([&store, reply = std::move(reply)]() mutable {
+            auto bytes = store.backup_bytes();
+            if (!bytes) return reply(error_response(bytes.error()));
+            auto res = text_response(bhttp::status::ok, std::move(*bytes), "application/vnd.sqlite3");
+            res.set(bhttp::field::content_disposition, "attachment; filename=\"entitle-backup.db\"");
+            reply(std::move(res));
+        }).detach();
+    });
+
     router.add_sync(bhttp::verb::get, "/v1/audit", requires_role(Role::auditor), [&store](RequestContext& ctx) {
         auto limit = page_limit(ctx);
         if (!limit) return error_response(limit.error());

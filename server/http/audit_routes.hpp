@@ -1,4 +1,4 @@
-// GET /v1/audit?after=<seq>&limit=<n> (auditor).
+// GET /v1/audit?after=<seq>&limit=<n> (auditor) and GET /v1/backup (admin).
 #pragma once
 
 #include "http/router.hpp"

@@ -5,9 +5,9 @@
 // Per address, failures are counted in fixed windows of `window_ms`. The
 // first failure of a window writes one `auth_failed` event (with how many
 // failures the previous window had beyond the one it audited); later failures
-// in the window only count. After `max_failures` failures in a window the
-// address is answered 429 `rate_limited` with Retry-After until the window
-// ends, before its token is even looked at. At most `max_addresses` are
+// in the window only count. Past `max_failures` failures in a window, further
+// failures from the address are answered 429 `rate_limited` with Retry-After
+// (until the window ends) instead of 401; a valid token is always served. At most `max_addresses` are
 // tracked; beyond that, expired entries are dropped and, if still full, new
 // addresses share one overflow entry (still audited and throttled together).
 #pragma once

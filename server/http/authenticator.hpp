@@ -6,6 +6,10 @@
 #include <string>
 #include <string_view>
 
+#include <mutex>
+#include <unordered_map>
+
+#include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/role.hpp"
 #include "store/store.hpp"
@@ -22,13 +26,20 @@ struct Principal {
 
 class Authenticator {
 public:
-    explicit Authenticator(store::Store& store) : store_(store) {}
+    // With a clock, successful use is recorded in tokens.last_used_at, at most
+    // once a minute per token (a write per request would cost an fsync each).
+    explicit Authenticator(store::Store& store, const Clock* clock = nullptr) : store_(store), clock_(clock) {}
     // `authorization` is the raw header value (empty when absent). Errors are
     // `unauthorized` with a message that never echoes the token.
     [[nodiscard]] Result<Principal> authenticate(std::string_view authorization);
 
 private:
+    void note_use(const std::string& token_id);
+
     store::Store& store_;
+    const Clock* clock_;
+    std::mutex used_mutex_;
+    std::unordered_map<std::string, std::int64_t> last_noted_s_;
 };
 
 }  // namespace entitle::http

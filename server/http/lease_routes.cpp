@@ -212,7 +212,7 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                    store.submit(
                        [out, &settings, id = ctx.params.at("id"), host = ctx.principal->host_id,
                         now_ms = clock.now_ms()](store::Connection& c) -> Result<void> {
-                           *out = store::renew_lease(c, id, host, now_ms, settings.default_lease_seconds);
+                           *out = store::renew_lease(c, id, host, now_ms, settings.default_lease_seconds, settings.kid);
                            return {};
                        },
                        [out, &settings, reply = std::move(reply)](Result<void> r) mutable {

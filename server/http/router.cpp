@@ -152,21 +152,22 @@ void Router::dispatch(const Request& request, DispatchInfo& info, Reply reply) {
         return;
     }
     if (found->access.role) {
-        if (failures_) {
-            if (auto wait = failures_->retry_after(info.remote)) {
-                auto res = error_response({ErrorCode::rate_limited,
-                                           fmt::format("too many failed authentications from {}; retry "
-                                                       "in {} s",
-                                                       info.remote, *wait)});
-                res.set(bhttp::field::retry_after, std::to_string(*wait));
-                reply(std::move(res));
-                return;
-            }
-        }
         auto who = auth_.authenticate(request[bhttp::field::authorization]);
         if (!who) {
+            // A valid token is never throttled (a flood from a shared address
+            // must not lock out its legitimate hosts); failures are counted,
+            // audited in coalesced form, and past the limit answered 429.
             if (failures_ && who.error().code == ErrorCode::unauthorized) {
                 failures_->record_failure(info.remote, who.error().message);
+                if (auto wait = failures_->retry_after(info.remote)) {
+                    auto res = error_response({ErrorCode::rate_limited,
+                                               fmt::format("too many failed authentications from {}; retry "
+                                                           "in {} s",
+                                                           info.remote, *wait)});
+                    res.set(bhttp::field::retry_after, std::to_string(*wait));
+                    reply(std::move(res));
+                    return;
+                }
             }
             reply(error_response(who.error()));
             return;

@@ -209,6 +209,14 @@ CheckoutOutcome checkout_lease(Connection& c, const CheckoutInput& in) {
                         Error{ErrorCode::conflict,
                               fmt::format("request_id {} was already used with another body", req.request_id)}};
             }
+            if (prior.ended_at || now_s >= prior.expires_at) {
+                // Never hand out a token for a lease that holds no seat.
+                return {CheckoutOutcome::Kind::refused, {},
+                        Error{ErrorCode::expired,
+                              fmt::format("request_id {} was lease {}, which has ended ({}); check out with a new "
+                                          "request_id",
+                                          req.request_id, prior.id, prior.end_reason.value_or("expired"))}};
+            }
             return {CheckoutOutcome::Kind::replayed, std::move(prior), std::nullopt};
         }
     }
@@ -291,7 +299,7 @@ CheckoutOutcome checkout_lease(Connection& c, const CheckoutInput& in) {
 }
 
 RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::string& host_id,
-                         std::int64_t now_ms, std::int64_t default_lease_seconds) {
+                         std::int64_t now_ms, std::int64_t default_lease_seconds, const std::string& kid) {
     auto l = find_lease(c, lease_id);
     if (!l) return {std::nullopt, Error{ErrorCode::not_found, fmt::format("no lease {}", lease_id)}};
     if (l->host_id != host_id) {
@@ -313,11 +321,11 @@ RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::
     }
     if (!cand) return {std::nullopt, Error{ErrorCode::expired, "the lease's entitlement no longer exists"}};
     const std::int64_t exp = std::max(l->expires_at, lease_expiry(cand->entitlement, now_s, default_lease_seconds));
-    auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3 WHERE id = ?1");
-    st.bind(1, l->id).bind(2, exp).bind(3, now_s).run();
+    auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3, kid = ?4 WHERE id = ?1");
+    st.bind(1, l->id).bind(2, exp).bind(3, now_s).bind(4, kid).run();
     l->expires_at = exp;
     l->renewed_at = now_s;
-    l->issued_at = now_s;  // the renewed token's iat
+    l->kid = kid;
     return {std::move(l), std::nullopt};
 }
 
@@ -423,6 +431,14 @@ void move_leases_to_license(Connection& c, const std::string& old_jti, const std
         d["to"] = new_jti + "/" + to.entitlement.id;
         append_audit(c, {now_ms, "lease_moved", actor, l.id, std::move(d)});
     }
+}
+
+std::vector<std::string> active_lease_kids(Connection& c, std::int64_t now_s) {
+    auto st = c.cached("SELECT DISTINCT kid FROM leases WHERE ended_at IS NULL AND expires_at > ?1");
+    st.bind(1, now_s);
+    std::vector<std::string> out;
+    while (st.step()) out.push_back(st.text(0));
+    return out;
 }
 
 std::int64_t count_active_leases(Connection& c, std::int64_t now_s) {

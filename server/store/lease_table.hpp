@@ -79,8 +79,13 @@ struct RenewOutcome {
     std::optional<LeaseRecord> lease;  // renewed
     std::optional<Error> error;        // not_found, forbidden, expired
 };
+// `kid`: the key that signs the renewed token (recorded on the lease).
 [[nodiscard]] RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::string& host_id,
-                                       std::int64_t now_ms, std::int64_t default_lease_seconds);
+                                       std::int64_t now_ms, std::int64_t default_lease_seconds,
+                                       const std::string& kid);
+
+// Key ids that signed tokens of leases still active at `now_s`.
+[[nodiscard]] std::vector<std::string> active_lease_kids(Connection& c, std::int64_t now_s);
 
 // Ends a lease at the owner's or an admin's request. not_found for an unknown
 // lease or one of another host; an ended lease is fine (idempotent).

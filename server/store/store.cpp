@@ -184,6 +184,29 @@ void Store::release_reader(std::unique_ptr<Connection> conn) {
     idle_readers_.push_back(std::move(conn));
 }
 
+Result<std::string> Store::backup_bytes() {
+    try {
+        Connection source(path_, Connection::Mode::read_only);
+        Connection copy(":memory:", Connection::Mode::read_write_create);
+        sqlite3_backup* b = sqlite3_backup_init(copy.raw(), "main", source.raw(), "main");
+        if (!b) copy.throw_error(sqlite3_errcode(copy.raw()), "backup init");
+        int rc = sqlite3_backup_step(b, -1);  // everything, from one read snapshot
+        sqlite3_backup_finish(b);
+        if (rc != SQLITE_DONE) copy.throw_error(rc, "backup");
+        sqlite3_int64 size = 0;
+        unsigned char* bytes = sqlite3_serialize(copy.raw(), "main", &size, 0);
+        if (!bytes) return fail(ErrorCode::internal, "backup: cannot serialise the copy");
+        std::string out(reinterpret_cast<const char*>(bytes), static_cast<std::size_t>(size));
+        sqlite3_free(bytes);
+        // File format bytes 18/19: 1 = rollback journal, 2 = WAL. The copy is
+        // one self-contained file, readable without -wal/-shm companions.
+        if (out.size() >= 20) out[18] = out[19] = 1;
+        return out;
+    } catch (const StoreError& e) {
+        return std::unexpected(to_error(e));
+    }
+}
+
 bool Store::healthy() {
     auto r = read([](Connection& c) -> Result<bool> {
         auto st = c.cached("SELECT 1");

@@ -75,6 +75,12 @@ public:
     template <class Fn>
     auto read(Fn&& fn) -> decltype(fn(std::declval<Connection&>()));
 
+    // A consistent copy of the whole store taken online (SQLite backup API on
+    // a read snapshot; the writer is not blocked), as the bytes of a
+    // self-contained SQLite file in rollback-journal mode. Blocks the caller
+    // for the copy: run it off the I/O threads.
+    [[nodiscard]] Result<std::string> backup_bytes();
+
     // True when a read connection answers `SELECT 1`.
     [[nodiscard]] bool healthy();
     [[nodiscard]] StoreStats stats() const;

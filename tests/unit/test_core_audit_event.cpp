@@ -1,0 +1,151 @@
+#include "core/audit_event.hpp"
+
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "crypto/digest.hpp"
+
+using namespace entitle;
+using nlohmann::json;
+
+namespace {
+
+std::vector<AuditEvent> make_chain(int n) {
+    std::vector<AuditEvent> out;
+    std::string prev = kGenesisHash;
+    for (int i = 1; i <= n; ++i) {
+        AuditEvent e;
+        e.seq = i;
+        e.ts = 1'795'000'000'000 + i;
+        e.kind = i % 2 ? "lease_granted" : "lease_released";
+        e.actor = "tok" + std::to_string(i);
+        e.subject = "l_" + std::to_string(i);
+        e.detail = {{"n", i}, {"note", "é \"q\" \n"}};
+        e.prev_hash = prev;
+        e.hash = audit_event_hash(e);
+        prev = e.hash;
+        out.push_back(e);
+    }
+    return out;
+}
+
+AuditChainVerifier run(const std::vector<AuditEvent>& events) {
+    AuditChainVerifier v;
+    for (const auto& e : events) {
+        if (!v.feed(e)) break;
+    }
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("canonical JSON sorts keys at every depth, has no whitespace and escapes as RFC 8785") {
+    const json v = {{"b", 1}, {"a", {{"z", true}, {"y", nullptr}}}, {"c", json::array({-5, "x"})}};
+    CHECK(canonical_json(v) == R"({"a":{"y":null,"z":true},"b":1,"c":[-5,"x"]})");
+    CHECK(canonical_json("\b\t\n\f\r\"\\/\x01\x1f é") == "\"\\b\\t\\n\\f\\r\\\"\\\\/\\u0001\\u001f é\"");
+    CHECK(canonical_json(json(std::uint64_t{18446744073709551615ULL})) == "18446744073709551615");
+    CHECK_THROWS(canonical_json(json(1.5)));
+}
+
+TEST_CASE("the event hash is SHA-256 of prev_hash, a newline and the canonical event") {
+    AuditEvent e;
+    e.seq = 1;
+    e.ts = 1000;
+    e.kind = "k";
+    e.actor = "system";
+    e.subject = "s";
+    e.detail = {{"x", 1}};
+    e.prev_hash = kGenesisHash;
+    const std::string expected = crypto::sha256_hex(
+        kGenesisHash + "\n" + R"({"actor":"system","detail":{"x":1},"kind":"k","seq":1,"subject":"s","ts":1000})");
+    CHECK(audit_event_hash(e) == expected);
+}
+
+TEST_CASE("an intact chain verifies with its count and head") {
+    auto chain = make_chain(10);
+    auto v = run(chain);
+    CHECK(v.intact());
+    CHECK(v.count() == 10);
+    CHECK(v.head_seq() == 10);
+    CHECK(v.head_hash() == chain.back().hash);
+}
+
+TEST_CASE("an edited event is found at its seq") {
+    for (int at = 0; at < 6; ++at) {
+        auto chain = make_chain(6);
+        chain[static_cast<std::size_t>(at)].detail["n"] = 999;
+        auto v = run(chain);
+        CHECK_FALSE(v.intact());
+        CHECK(v.problem() == AuditChainVerifier::Problem::edited);
+        CHECK(v.broken_seq() == at + 1);
+    }
+}
+
+TEST_CASE("an edited event whose hash was recomputed breaks the link of the next one") {
+    auto chain = make_chain(6);
+    chain[2].actor = "forger";
+    chain[2].hash = audit_event_hash(chain[2]);
+    auto v = run(chain);
+    CHECK(v.problem() == AuditChainVerifier::Problem::bad_link);
+    CHECK(v.broken_seq() == 4);
+}
+
+TEST_CASE("a deleted event is reported missing at its seq") {
+    auto chain = make_chain(6);
+    chain.erase(chain.begin() + 3);
+    auto v = run(chain);
+    CHECK(v.problem() == AuditChainVerifier::Problem::missing);
+    CHECK(v.broken_seq() == 4);
+}
+
+TEST_CASE("two swapped events are reported as out of order") {
+    auto chain = make_chain(6);
+    std::swap(chain[2], chain[3]);
+    auto v = run(chain);
+    CHECK(v.problem() == AuditChainVerifier::Problem::missing);
+    CHECK(v.broken_seq() == 3);
+    // Swapping the contents but keeping the seq numbers is an edit of seq 3.
+    auto chain2 = make_chain(6);
+    std::swap(chain2[2].detail, chain2[3].detail);
+    auto v2 = run(chain2);
+    CHECK(v2.problem() == AuditChainVerifier::Problem::edited);
+    CHECK(v2.broken_seq() == 3);
+}
+
+TEST_CASE("an appended event with a wrong hash or a wrong link is found") {
+    auto chain = make_chain(4);
+    AuditEvent extra = chain.back();
+    extra.seq = 5;
+    extra.prev_hash = chain.back().hash;
+    extra.hash = std::string(64, 'a');
+    chain.push_back(extra);
+    auto v = run(chain);
+    CHECK(v.problem() == AuditChainVerifier::Problem::edited);
+    CHECK(v.broken_seq() == 5);
+
+    chain.back().prev_hash = kGenesisHash;
+    chain.back().hash = audit_event_hash(chain.back());
+    v = run(chain);
+    CHECK(v.problem() == AuditChainVerifier::Problem::bad_link);
+    CHECK(v.broken_seq() == 5);
+}
+
+TEST_CASE("a first event not linking to 64 zeros is a bad start") {
+    auto chain = make_chain(2);
+    chain[0].prev_hash = std::string(64, '1');
+    chain[0].hash = audit_event_hash(chain[0]);
+    auto v = run(chain);
+    CHECK(v.problem() == AuditChainVerifier::Problem::bad_start);
+    CHECK(v.broken_seq() == 1);
+    CHECK(v.description().find("64 zeros") != std::string::npos);
+}
+
+TEST_CASE("verification can resume after a known head") {
+    auto chain = make_chain(8);
+    AuditChainVerifier v;
+    v.start_after(4, chain[3].hash);
+    for (std::size_t i = 4; i < chain.size(); ++i) CHECK(v.feed(chain[i]));
+    CHECK(v.intact());
+    CHECK(v.count() == 4);
+}
