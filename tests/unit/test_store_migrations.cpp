@@ -1,0 +1,219 @@
+#include "store/migrations.hpp"
+// The header under test is included first: it must compile on its own.
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "store/sqlite.hpp"
+#include "store/store.hpp"
+#include "temp_dir.hpp"
+
+using namespace entitle;
+using namespace entitle::store;
+using entitle::test::TempDir;
+
+namespace {
+
+std::int64_t query_int(Connection& c, const std::string& sql) {
+    auto st = c.cached(sql);
+    REQUIRE(st.step());
+    return st.int64(0);
+}
+
+std::int64_t application_id(Connection& c) { return query_int(c, "PRAGMA application_id"); }
+
+bool has_table(Connection& c, const std::string& name) {
+    auto st = c.cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
+    st.bind(1, name);
+    return st.step();
+}
+
+std::vector<std::string> table_names(Connection& c) {
+    auto st = c.cached("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name");
+    std::vector<std::string> out;
+    while (st.step()) out.push_back(st.text(0));
+    return out;
+}
+
+int newest_embedded() { return embedded_migrations().back().version; }
+
+const Migration kCreateA{1, "0001_a.sql", "CREATE TABLE a (x INTEGER NOT NULL) STRICT;"};
+const Migration kBadB{2, "0002_b.sql",
+                      "CREATE TABLE b (y INTEGER) STRICT; THIS IS NOT SQL AT ALL;"};
+const Migration kCreateC{3, "0003_c.sql", "CREATE TABLE c (z INTEGER) STRICT;"};
+
+}  // namespace
+
+TEST_CASE("the embedded migrations start at version 1 and ascend without gaps") {
+    const auto& all = embedded_migrations();
+    REQUIRE_FALSE(all.empty());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        CAPTURE(all[i].name);
+        CHECK(all[i].version == static_cast<int>(i) + 1);
+        CHECK_FALSE(all[i].sql.empty());
+    }
+    CHECK(all.front().name == "0001_init.sql");
+}
+
+TEST_CASE("a new file migrates to the newest embedded version and gets the application_id") {
+    TempDir dir;
+    Connection c(dir.file("new.db"), Connection::Mode::read_write_create);
+    CHECK(schema_version(c) == 0);
+    CHECK(application_id(c) == 0);
+
+    const auto v = migrate(c, embedded_migrations());
+    REQUIRE(v.has_value());
+    CHECK(*v == newest_embedded());
+    CHECK(schema_version(c) == newest_embedded());
+    CHECK(application_id(c) == kApplicationId);
+    CHECK(has_table(c, "schema_version"));
+    CHECK(has_table(c, "meta"));
+    CHECK(has_table(c, "tokens"));
+    CHECK(query_int(c, "SELECT count(*) FROM schema_version") ==
+          static_cast<std::int64_t>(embedded_migrations().size()));
+    CHECK(sqlite3_get_autocommit(c.raw()) != 0);  // no transaction left open
+}
+
+TEST_CASE("migrating an up-to-date store a second time is a no-op") {
+    TempDir dir;
+    Connection c(dir.file("twice.db"), Connection::Mode::read_write_create);
+    REQUIRE(migrate(c, embedded_migrations()).has_value());
+    const auto tables = table_names(c);
+    const auto rows = query_int(c, "SELECT count(*) FROM schema_version");
+    const auto applied = query_int(c, "SELECT max(applied_at) FROM schema_version");
+
+    const auto again = migrate(c, embedded_migrations());
+    REQUIRE(again.has_value());
+    CHECK(*again == newest_embedded());
+    CHECK(table_names(c) == tables);
+    CHECK(query_int(c, "SELECT count(*) FROM schema_version") == rows);
+    CHECK(query_int(c, "SELECT max(applied_at) FROM schema_version") == applied);
+}
+
+TEST_CASE("a store migrated in steps applies only the migrations it lacks") {
+    TempDir dir;
+    Connection c(dir.file("steps.db"), Connection::Mode::read_write_create);
+    REQUIRE(migrate(c, {kCreateA}) == 1);
+    REQUIRE(migrate(c, {kCreateA, kCreateC}) == 3);  // version 2 is never applied
+    CHECK(has_table(c, "a"));
+    CHECK(has_table(c, "c"));
+    CHECK_FALSE(has_table(c, "b"));
+    CHECK(query_int(c, "SELECT count(*) FROM schema_version") == 2);
+}
+
+TEST_CASE("a store whose schema version is newer than the binary's is refused") {
+    TempDir dir;
+    Connection c(dir.file("future.db"), Connection::Mode::read_write_create);
+    REQUIRE(migrate(c, embedded_migrations()).has_value());
+    const int future = newest_embedded() + 1;
+    c.exec("INSERT INTO schema_version (version, name, applied_at) VALUES (" +
+           std::to_string(future) + ", '9999_future.sql', 0)");
+
+    const auto r = migrate(c, embedded_migrations());
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == ErrorCode::invalid_request);
+    CHECK(r.error().message.find("newer") != std::string::npos);
+    CHECK(schema_version(c) == future);  // left as it was
+    CHECK(sqlite3_get_autocommit(c.raw()) != 0);
+}
+
+TEST_CASE("Store::open refuses a store written by a newer binary") {
+    TempDir dir;
+    const std::string path = dir.file("future-open.db");
+    {
+        Connection c(path, Connection::Mode::read_write_create);
+        REQUIRE(migrate(c, embedded_migrations()).has_value());
+        c.exec("INSERT INTO schema_version (version, name, applied_at) VALUES (1000, 'x', 0)");
+    }
+    const auto s = Store::open(path);
+    REQUIRE_FALSE(s.has_value());
+    CHECK(s.error().message.find("newer") != std::string::npos);
+}
+
+TEST_CASE("a non-empty SQLite file that is not an Entitle store is refused and left alone") {
+    TempDir dir;
+    Connection c(dir.file("foreign.db"), Connection::Mode::read_write_create);
+    c.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)");
+    c.exec("INSERT INTO customers (name) VALUES ('acme')");
+
+    const auto r = migrate(c, embedded_migrations());
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == ErrorCode::invalid_request);
+    CHECK(r.error().message.find("not an Entitle store") != std::string::npos);
+
+    const auto v = schema_version(c);
+    REQUIRE_FALSE(v.has_value());
+    CHECK(v.error().message.find("not an Entitle store") != std::string::npos);
+
+    CHECK(application_id(c) == 0);
+    CHECK(table_names(c) == std::vector<std::string>{"customers"});
+    CHECK(query_int(c, "SELECT count(*) FROM customers") == 1);
+}
+
+TEST_CASE("a file with a schema_version table but another application_id is refused") {
+    TempDir dir;
+    Connection c(dir.file("lookalike.db"), Connection::Mode::read_write_create);
+    c.exec("PRAGMA application_id = 42");
+    c.exec("CREATE TABLE schema_version (version INTEGER PRIMARY KEY)");
+    c.exec("INSERT INTO schema_version VALUES (1)");
+    const auto r = migrate(c, embedded_migrations());
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("not an Entitle store") != std::string::npos);
+}
+
+TEST_CASE("a file that is not SQLite at all is refused without being changed") {
+    TempDir dir;
+    const std::string path = dir.file("garbage.db");
+    const std::string garbage(4096, 'x');
+    {
+        std::ofstream out(path, std::ios::binary);
+        out << garbage;
+    }
+    const auto s = Store::open(path);
+    CHECK_FALSE(s.has_value());
+    std::ifstream in(path, std::ios::binary);
+    const std::string after((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(after == garbage);
+}
+
+TEST_CASE("a failing migration on a new file leaves it empty") {
+    TempDir dir;
+    Connection c(dir.file("fail-new.db"), Connection::Mode::read_write_create);
+    const auto r = migrate(c, {kCreateA, kBadB, kCreateC});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == ErrorCode::internal);
+    CHECK(r.error().message.find("migration failed") != std::string::npos);
+
+    CHECK(sqlite3_get_autocommit(c.raw()) != 0);
+    CHECK(schema_version(c) == 0);
+    CHECK(application_id(c) == 0);
+    CHECK(table_names(c).empty());
+}
+
+TEST_CASE("a failing migration leaves an existing store at its version with its tables") {
+    TempDir dir;
+    Connection c(dir.file("fail-existing.db"), Connection::Mode::read_write_create);
+    REQUIRE(migrate(c, {kCreateA}) == 1);
+    c.exec("INSERT INTO a (x) VALUES (7)");
+    const auto tables = table_names(c);
+
+    const auto r = migrate(c, {kCreateA, kBadB, kCreateC});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(sqlite3_get_autocommit(c.raw()) != 0);
+    CHECK(schema_version(c) == 1);
+    CHECK(table_names(c) == tables);
+    CHECK_FALSE(has_table(c, "b"));
+    CHECK_FALSE(has_table(c, "c"));
+    CHECK(query_int(c, "SELECT x FROM a") == 7);
+    CHECK(application_id(c) == kApplicationId);
+
+    // The connection is still usable and a corrected migration then applies.
+    const Migration fixed_b{2, "0002_b.sql", "CREATE TABLE b (y INTEGER) STRICT;"};
+    CHECK(migrate(c, {kCreateA, fixed_b, kCreateC}) == 3);
+    CHECK(has_table(c, "b"));
+    CHECK(has_table(c, "c"));
+}

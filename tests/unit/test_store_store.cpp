@@ -1,0 +1,436 @@
+#include "store/store.hpp"
+// The header under test is included first: it must compile on its own.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/meta_table.hpp"
+#include "store/token_table.hpp"
+#include "temp_dir.hpp"
+
+using namespace entitle;
+using namespace entitle::store;
+using entitle::test::TempDir;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<Store> create_store(const TempDir& dir, StoreOptions options = {}) {
+    auto s = Store::create(dir.file("entitle.db"), options);
+    REQUIRE(s.has_value());
+    return std::move(*s);
+}
+
+// The value of a meta key as a reader sees it (the read itself must succeed).
+std::optional<std::string> read_meta(Store& s, const std::string& key) {
+    auto r = s.read(
+        [&](Connection& c) -> Result<std::optional<std::string>> { return get_meta(c, key); });
+    REQUIRE(r.has_value());
+    return *r;
+}
+
+std::int64_t count_meta(Store& s, const std::string& like) {
+    auto r = s.read([&](Connection& c) -> Result<std::int64_t> {
+        auto st = c.cached("SELECT count(*) FROM meta WHERE key LIKE ?1");
+        st.bind(1, like);
+        st.step();
+        return st.int64(0);
+    });
+    REQUIRE(r.has_value());
+    return *r;
+}
+
+Store::Work set_meta_unit(std::string key, std::string value) {
+    return [key = std::move(key), value = std::move(value)](Connection& c) -> Result<void> {
+        set_meta(c, key, value);
+        return {};
+    };
+}
+
+// Holds the writer thread inside a unit until release(), so that everything
+// submitted meanwhile is queued and goes into the next batch together.
+class WriterGate {
+  public:
+    explicit WriterGate(Store& s) {
+        s.submit(
+            [this](Connection&) -> Result<void> {
+                started_.set_value();
+                release_.get_future().wait();
+                return {};
+            },
+            [this](Result<void> r) { done_.set_value(r.has_value()); });
+        REQUIRE(started_.get_future().wait_for(30s) == std::future_status::ready);
+    }
+    void release() { release_.set_value(); }
+    bool wait_done() { return done_.get_future().get(); }
+
+  private:
+    std::promise<void> started_, release_;
+    std::promise<bool> done_;
+};
+
+}  // namespace
+
+TEST_CASE("Store::open on a missing path fails, says to run entitled init and creates nothing") {
+    TempDir dir;
+    const std::string path = dir.file("missing.db");
+    const auto s = Store::open(path);
+    REQUIRE_FALSE(s.has_value());
+    CHECK(s.error().message.find("entitled init") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(path));
+}
+
+TEST_CASE("Store::create makes a new store that Store::open then opens") {
+    TempDir dir;
+    const std::string path = dir.file("entitle.db");
+    {
+        auto created = Store::create(path);
+        REQUIRE(created.has_value());
+        CHECK((*created)->path() == path);
+        REQUIRE((*created)->write_and_wait(set_meta_unit("server_id", "srv-1")).has_value());
+    }
+    auto opened = Store::open(path);
+    REQUIRE(opened.has_value());
+    CHECK(read_meta(**opened, "server_id") == std::optional<std::string>("srv-1"));
+}
+
+TEST_CASE("a new store is healthy") {
+    TempDir dir;
+    auto s = create_store(dir);
+    CHECK(s->healthy());
+    const StoreStats st = s->stats();
+    CHECK(st.commits == 0);
+    CHECK(st.units == 0);
+    CHECK(st.failed_commits == 0);
+}
+
+TEST_CASE("read() sees data once its write has completed") {
+    TempDir dir;
+    auto s = create_store(dir);
+    CHECK(read_meta(*s, "k") == std::optional<std::string>());
+    REQUIRE(s->write_and_wait(set_meta_unit("k", "v1")).has_value());
+    CHECK(read_meta(*s, "k") == std::optional<std::string>("v1"));
+    REQUIRE(s->write_and_wait(set_meta_unit("k", "v2")).has_value());
+    CHECK(read_meta(*s, "k") == std::optional<std::string>("v2"));
+}
+
+TEST_CASE("read() turns an SQLite failure into an Error instead of throwing") {
+    TempDir dir;
+    auto s = create_store(dir);
+    const auto bad = s->read([](Connection& c) -> Result<int> {
+        auto st = c.cached("SELECT nope FROM no_such_table");
+        st.step();
+        return 1;
+    });
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().code == ErrorCode::internal);
+
+    // A read connection cannot write.
+    const auto write = s->read([](Connection& c) -> Result<int> {
+        set_meta(c, "k", "v");
+        return 1;
+    });
+    CHECK_FALSE(write.has_value());
+    CHECK(s->healthy());  // the failed reads left the pool usable
+}
+
+TEST_CASE("write_and_wait returns the unit's own error and keeps none of its writes") {
+    TempDir dir;
+    auto s = create_store(dir);
+    const auto r = s->write_and_wait([](Connection& c) -> Result<void> {
+        set_meta(c, "half", "done");
+        return fail(ErrorCode::conflict, "changed my mind");
+    });
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == ErrorCode::conflict);
+    CHECK(r.error().message == "changed my mind");
+    CHECK(read_meta(*s, "half") == std::optional<std::string>());
+}
+
+TEST_CASE("submits from 8 threads of 200 units each all complete and all rows are readable") {
+    TempDir dir;
+    auto s = create_store(dir);
+    constexpr int kThreads = 8;
+    constexpr int kUnits = 200;
+    constexpr int kTotal = kThreads * kUnits;
+
+    std::mutex m;
+    std::condition_variable cv;
+    int completed = 0;
+    std::atomic<int> failures{0};
+
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kUnits; ++i) {
+                const std::string key = "k-" + std::to_string(t) + "-" + std::to_string(i);
+                s->submit(set_meta_unit(key, "v" + std::to_string(t * kUnits + i)),
+                          [&](Result<void> r) {
+                              if (!r) failures.fetch_add(1);
+                              std::lock_guard lock(m);
+                              if (++completed == kTotal) cv.notify_all();
+                          });
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    {
+        std::unique_lock lock(m);
+        REQUIRE(cv.wait_for(lock, 120s, [&] { return completed == kTotal; }));
+    }
+    CHECK(failures.load() == 0);
+
+    CHECK(count_meta(*s, "k-%") == kTotal);
+    for (int t = 0; t < kThreads; ++t) {
+        for (int i = 0; i < kUnits; i += 37) {
+            const std::string key = "k-" + std::to_string(t) + "-" + std::to_string(i);
+            CAPTURE(key);
+            CHECK(read_meta(*s, key) ==
+                  std::optional<std::string>("v" + std::to_string(t * kUnits + i)));
+        }
+    }
+
+    const StoreStats st = s->stats();
+    CHECK(st.units == static_cast<std::uint64_t>(kTotal));
+    CHECK(st.commits <= st.units);
+    CHECK(st.commits < st.units);  // concurrent submitters shared commits
+    CHECK(st.failed_commits == 0);
+}
+
+TEST_CASE("units queued while the writer is busy are committed together in one batch") {
+    TempDir dir;
+    auto s = create_store(dir);
+    WriterGate gate(*s);
+    std::vector<std::future<bool>> outcomes;
+    for (int i = 0; i < 50; ++i) {
+        auto p = std::make_shared<std::promise<bool>>();
+        outcomes.push_back(p->get_future());
+        s->submit(set_meta_unit("b-" + std::to_string(i), "x"),
+                  [p](Result<void> r) { p->set_value(r.has_value()); });
+    }
+    gate.release();
+    CHECK(gate.wait_done());
+    for (auto& f : outcomes) CHECK(f.get());
+    const StoreStats st = s->stats();
+    CHECK(st.units == 51);
+    CHECK(st.commits == 2);  // the gate's batch, then all 50 at once
+}
+
+TEST_CASE("a batch is split at max_batch units") {
+    TempDir dir;
+    auto s = create_store(dir, StoreOptions{.max_batch = 4});
+    WriterGate gate(*s);
+    std::vector<std::future<bool>> outcomes;
+    for (int i = 0; i < 10; ++i) {
+        auto p = std::make_shared<std::promise<bool>>();
+        outcomes.push_back(p->get_future());
+        s->submit(set_meta_unit("m-" + std::to_string(i), "x"),
+                  [p](Result<void> r) { p->set_value(r.has_value()); });
+    }
+    gate.release();
+    CHECK(gate.wait_done());
+    for (auto& f : outcomes) CHECK(f.get());
+    const StoreStats st = s->stats();
+    CHECK(st.units == 11);
+    CHECK(st.commits == 1 + 3);  // 10 queued units in batches of 4, 4, 2
+    CHECK(count_meta(*s, "m-%") == 10);
+}
+
+TEST_CASE("a unit that fails rolls back alone and the rest of its batch commits") {
+    TempDir dir;
+    auto s = create_store(dir);
+    WriterGate gate(*s);
+    const auto before = s->stats();
+
+    std::promise<Result<void>> ok1, returns_error, throws, sqlite_error, ok2;
+    auto track = [](std::promise<Result<void>>& p) {
+        return [&p](Result<void> r) { p.set_value(std::move(r)); };
+    };
+    s->submit(set_meta_unit("ok1", "1"), track(ok1));
+    s->submit(
+        [](Connection& c) -> Result<void> {
+            set_meta(c, "returns_error", "written then undone");
+            return fail(ErrorCode::conflict, "unit says no");
+        },
+        track(returns_error));
+    s->submit(
+        [](Connection& c) -> Result<void> {
+            set_meta(c, "throws", "written then undone");
+            throw std::runtime_error("unit blew up");
+        },
+        track(throws));
+    s->submit(
+        [](Connection& c) -> Result<void> {
+            set_meta(c, "sqlite_error", "written then undone");
+            c.exec("INSERT INTO no_such_table VALUES (1)");
+            return {};
+        },
+        track(sqlite_error));
+    s->submit(set_meta_unit("ok2", "2"), track(ok2));
+    gate.release();
+    CHECK(gate.wait_done());
+
+    const auto r_ok1 = ok1.get_future().get();
+    const auto r_err = returns_error.get_future().get();
+    const auto r_throw = throws.get_future().get();
+    const auto r_sql = sqlite_error.get_future().get();
+    const auto r_ok2 = ok2.get_future().get();
+
+    CHECK(r_ok1.has_value());
+    CHECK(r_ok2.has_value());
+    REQUIRE_FALSE(r_err.has_value());
+    CHECK(r_err.error().code == ErrorCode::conflict);
+    CHECK(r_err.error().message == "unit says no");
+    REQUIRE_FALSE(r_throw.has_value());
+    CHECK(r_throw.error().code == ErrorCode::internal);
+    CHECK(r_throw.error().message.find("unit blew up") != std::string::npos);
+    REQUIRE_FALSE(r_sql.has_value());
+    CHECK(r_sql.error().code == ErrorCode::internal);
+
+    // The gate's batch committed, then all five units together in one commit.
+    const auto after = s->stats();
+    CHECK(after.commits - before.commits == 2);
+    CHECK(after.units - before.units == 6);
+
+    CHECK(read_meta(*s, "ok1") == std::optional<std::string>("1"));
+    CHECK(read_meta(*s, "ok2") == std::optional<std::string>("2"));
+    CHECK(read_meta(*s, "returns_error") == std::optional<std::string>());
+    CHECK(read_meta(*s, "throws") == std::optional<std::string>());
+    CHECK(read_meta(*s, "sqlite_error") == std::optional<std::string>());
+}
+
+TEST_CASE("destroying the store completes every queued unit and keeps their writes") {
+    TempDir dir;
+    const std::string path = dir.file("entitle.db");
+    constexpr int kQueued = 300;
+    std::atomic<int> done{0}, ok{0};
+    {
+        auto created = Store::create(path);
+        REQUIRE(created.has_value());
+        auto s = std::move(*created);
+        WriterGate gate(*s);
+        for (int i = 0; i < kQueued; ++i) {
+            s->submit(set_meta_unit("d-" + std::to_string(i), "x"), [&](Result<void> r) {
+                if (r) ok.fetch_add(1);
+                done.fetch_add(1);
+            });
+        }
+        // Release the writer only after destruction has begun, so the
+        // destructor finds a full queue.
+        std::thread releaser([&gate] {
+            std::this_thread::sleep_for(50ms);
+            gate.release();
+        });
+        s.reset();
+        releaser.join();
+        CHECK(gate.wait_done());
+        CHECK(done.load() == kQueued);
+    }
+    CHECK(ok.load() == kQueued);
+    CHECK_FALSE(std::filesystem::exists(path + "-wal"));  // checkpointed into one file
+
+    auto reopened = Store::open(path);
+    REQUIRE(reopened.has_value());
+    CHECK(count_meta(**reopened, "d-%") == kQueued);
+}
+
+TEST_CASE("meta_table get returns nothing for a missing key and set inserts then replaces") {
+    TempDir dir;
+    auto s = create_store(dir);
+    CHECK(read_meta(*s, "server_id") == std::optional<std::string>());
+    REQUIRE(s->write_and_wait(set_meta_unit("server_id", "abc")).has_value());
+    CHECK(read_meta(*s, "server_id") == std::optional<std::string>("abc"));
+    REQUIRE(s->write_and_wait(set_meta_unit("server_id", "def")).has_value());
+    CHECK(read_meta(*s, "server_id") == std::optional<std::string>("def"));
+    REQUIRE(s->write_and_wait(set_meta_unit("empty", "")).has_value());
+    CHECK(read_meta(*s, "empty") == std::optional<std::string>(""));
+    CHECK(count_meta(*s, "%") == 2);
+}
+
+TEST_CASE("token_table insert, find and list round-trip every field") {
+    TempDir dir;
+    auto s = create_store(dir);
+    TokenRecord admin{"AAAAAAAAAAAAAAAA", Role::admin, "ops laptop", std::string(64, 'a'), 100, 150,
+                      std::nullopt};
+    TokenRecord host{"BBBBBBBBBBBBBBBB", Role::host, std::nullopt, std::string(64, 'b'), 200,
+                     std::nullopt,       300};
+    TokenRecord auditor{"CCCCCCCCCCCCCCCC", Role::auditor, "audit", std::string(64, 'c'), 50,
+                        std::nullopt,       std::nullopt};
+    REQUIRE(s->write_and_wait([&](Connection& c) -> Result<void> {
+                 insert_token(c, admin);
+                 insert_token(c, host);
+                 insert_token(c, auditor);
+                 return {};
+             }).has_value());
+
+    auto check_same = [](const TokenRecord& a, const TokenRecord& b) {
+        CHECK(a.id == b.id);
+        CHECK(a.role == b.role);
+        CHECK(a.name == b.name);
+        CHECK(a.hash == b.hash);
+        CHECK(a.created_at == b.created_at);
+        CHECK(a.last_used_at == b.last_used_at);
+        CHECK(a.revoked_at == b.revoked_at);
+    };
+
+    const auto found = s->read([&](Connection& c) -> Result<std::optional<TokenRecord>> {
+        return find_token(c, host.id);
+    });
+    REQUIRE(found.has_value());
+    REQUIRE(found->has_value());
+    check_same(**found, host);
+
+    const auto missing = s->read([&](Connection& c) -> Result<std::optional<TokenRecord>> {
+        return find_token(c, "ZZZZZZZZZZZZZZZZ");
+    });
+    REQUIRE(missing.has_value());
+    CHECK_FALSE(missing->has_value());
+
+    const auto all =
+        s->read([&](Connection& c) -> Result<std::vector<TokenRecord>> { return list_tokens(c); });
+    REQUIRE(all.has_value());
+    REQUIRE(all->size() == 3);
+    check_same((*all)[0], auditor);  // ordered by created_at
+    check_same((*all)[1], admin);
+    check_same((*all)[2], host);
+
+    const auto hashes = s->read([&](Connection& c) -> Result<std::pair<bool, bool>> {
+        return std::pair{token_hash_exists(c, admin.hash), token_hash_exists(c, "nope")};
+    });
+    REQUIRE(hashes.has_value());
+    CHECK(hashes->first);
+    CHECK_FALSE(hashes->second);
+}
+
+TEST_CASE("token_table refuses a second token with the same id") {
+    TempDir dir;
+    auto s = create_store(dir);
+    const TokenRecord t{"AAAAAAAAAAAAAAAA", Role::admin, std::nullopt, std::string(64, 'a'), 1,
+                        std::nullopt,       std::nullopt};
+    REQUIRE(s->write_and_wait([&](Connection& c) -> Result<void> {
+                 insert_token(c, t);
+                 return {};
+             }).has_value());
+    TokenRecord dup = t;
+    dup.role = Role::host;
+    const auto r = s->write_and_wait([&](Connection& c) -> Result<void> {
+        insert_token(c, dup);
+        return {};
+    });
+    CHECK_FALSE(r.has_value());
+    const auto found = s->read(
+        [&](Connection& c) -> Result<std::optional<TokenRecord>> { return find_token(c, t.id); });
+    REQUIRE(found.has_value());
+    REQUIRE(found->has_value());
+    CHECK((*found)->role == Role::admin);
+}
