@@ -146,9 +146,8 @@ std::expected<JwsParts, std::string> jws_parse(std::string_view compact,
     if (!header_text) return std::unexpected(header_text.error());
     auto payload = decode_segment(segments[1], "payload");
     if (!payload) return std::unexpected(payload.error());
-    auto signature = decode_segment(segments[2], "signature");
-    if (!signature) return std::unexpected(signature.error());
-
+    // The header is judged before the signature segment, so an unsigned
+    // token ("alg":"none", empty signature) is refused for its alg.
     auto header = parse_header_json(*header_text);
     if (!header) return std::unexpected(header.error());
 
@@ -170,6 +169,8 @@ std::expected<JwsParts, std::string> jws_parse(std::string_view compact,
     if (!kid) return std::unexpected(kid.error());
     if (kid->empty()) return std::unexpected("header \"kid\" is empty");
 
+    auto signature = decode_segment(segments[2], "signature");
+    if (!signature) return std::unexpected(signature.error());
     if (signature->size() != kSignatureSize) {
         return std::unexpected("signature is " + std::to_string(signature->size()) +
                                " bytes, Ed25519 needs 64");
