@@ -8,6 +8,7 @@
 #include "crypto/base64url.hpp"
 #include "crypto/digest.hpp"
 #include "store/audit_log.hpp"
+#include "store/license_table.hpp"
 
 namespace entitle::store {
 
@@ -46,41 +47,19 @@ LeaseRecord lease_row(const Statement& st) {
     return l;
 }
 
-std::vector<std::string> json_list(const std::optional<std::string>& text) {
-    if (!text) return {};
-    auto j = json::parse(*text, nullptr, false);
-    if (!j.is_array()) return {};
-    return j.get<std::vector<std::string>>();
+std::string candidate_select(std::string_view where) {
+    return std::string("SELECT ") + std::string(kEntitlementColumnsAliased) +
+           " FROM entitlements e JOIN licenses l ON l.jti = e.license_jti " + std::string(where);
 }
 
-constexpr std::string_view kCandidateSelect =
-    "SELECT e.license_jti, e.id, e.feature, e.model, e.count, e.not_before, e.not_after, e.regions, e.devices, "
-    "e.overage_allow, e.overage_limit_percent, e.max_lease_seconds, e.in_use "
-    "FROM entitlements e JOIN licenses l ON l.jti = e.license_jti ";
-
 Candidate candidate_row(const Statement& st) {
-    Candidate c;
-    c.license_jti = st.text(0);
-    auto& e = c.entitlement;
-    e.id = st.text(1);
-    e.feature = st.text(2);
-    e.model = parse_seat_model(st.text(3)).value_or(SeatModel::concurrent);
-    e.count = st.opt_int64(4);
-    e.not_before = st.opt_int64(5);
-    e.not_after = st.opt_int64(6);
-    e.regions = json_list(st.opt_text(7));
-    e.devices = json_list(st.opt_text(8));
-    e.overage.allow = st.int64(9) != 0;
-    e.overage.limit_percent = st.int64(10);
-    e.max_lease_seconds = st.opt_int64(11);
-    c.in_use = st.int64(12);
-    return c;
+    auto s = stored_entitlement_row(st);
+    return Candidate{std::move(s.license_jti), std::move(s.entitlement), s.in_use, false};
 }
 
 std::vector<Candidate> candidates_for(Connection& c, const std::string& feature, const std::string& jti = {}) {
-    auto st = jti.empty()
-                  ? c.cached(std::string(kCandidateSelect) + "WHERE e.feature = ?1 AND l.state = 'active'")
-                  : c.cached(std::string(kCandidateSelect) + "WHERE e.feature = ?1 AND e.license_jti = ?2");
+    auto st = jti.empty() ? c.cached(candidate_select("WHERE e.feature = ?1 AND l.state = 'active'"))
+                          : c.cached(candidate_select("WHERE e.feature = ?1 AND e.license_jti = ?2"));
     st.bind(1, feature);
     if (!jti.empty()) st.bind(2, jti);
     std::vector<Candidate> out;

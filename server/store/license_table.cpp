@@ -12,9 +12,6 @@ using json = nlohmann::json;
 
 constexpr std::string_view kLicenseColumns =
     "jti, iss, sub, iat, kid, supersedes, compact, sha256, imported_at, state, ended_at, superseded_by";
-constexpr std::string_view kEntitlementColumns =
-    "license_jti, id, feature, model, count, not_before, not_after, regions, devices, overage_allow, "
-    "overage_limit_percent, max_lease_seconds, peak, in_use";
 
 LicenseState parse_state(const std::string& s) {
     if (s == "superseded") return LicenseState::superseded;
@@ -29,7 +26,9 @@ std::vector<std::string> json_list(const std::optional<std::string>& text) {
     return j.get<std::vector<std::string>>();
 }
 
-StoredEntitlement row_to_entitlement(const Statement& st) {
+}  // namespace
+
+StoredEntitlement stored_entitlement_row(const Statement& st) {
     StoredEntitlement s;
     s.license_jti = st.text(0);
     auto& e = s.entitlement;
@@ -49,12 +48,14 @@ StoredEntitlement row_to_entitlement(const Statement& st) {
     return s;
 }
 
+namespace {
+
 std::vector<StoredEntitlement> entitlements_of(Connection& c, const std::string& jti) {
-    auto st = c.cached(std::string("SELECT ") + std::string(kEntitlementColumns) +
-                       " FROM entitlements WHERE license_jti = ?1 ORDER BY ordinal");
+    auto st = c.cached(std::string("SELECT ") + std::string(kEntitlementColumnsAliased) +
+                       " FROM entitlements e WHERE e.license_jti = ?1 ORDER BY e.ordinal");
     st.bind(1, jti);
     std::vector<StoredEntitlement> out;
-    while (st.step()) out.push_back(row_to_entitlement(st));
+    while (st.step()) out.push_back(stored_entitlement_row(st));
     return out;
 }
 
@@ -129,13 +130,11 @@ std::vector<StoredLicense> list_licenses(Connection& c, const std::string& after
 }
 
 std::vector<StoredEntitlement> list_active_entitlements(Connection& c) {
-    auto st = c.cached(
-        "SELECT e.license_jti, e.id, e.feature, e.model, e.count, e.not_before, e.not_after, e.regions, "
-        "e.devices, e.overage_allow, e.overage_limit_percent, e.max_lease_seconds, e.peak, e.in_use "
-        "FROM entitlements e JOIN licenses l ON l.jti = e.license_jti "
-        "WHERE l.state = 'active' ORDER BY e.license_jti, e.ordinal");
+    auto st = c.cached(std::string("SELECT ") + std::string(kEntitlementColumnsAliased) +
+                       " FROM entitlements e JOIN licenses l ON l.jti = e.license_jti "
+                       "WHERE l.state = 'active' ORDER BY e.license_jti, e.ordinal");
     std::vector<StoredEntitlement> out;
-    while (st.step()) out.push_back(row_to_entitlement(st));
+    while (st.step()) out.push_back(stored_entitlement_row(st));
     return out;
 }
 

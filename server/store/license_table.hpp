@@ -46,6 +46,13 @@ struct StoredEntitlement {
     std::int64_t in_use = 0;  // seats held (expired leases leave within about a second)
     [[nodiscard]] std::string key() const { return license_jti + "/" + entitlement.id; }
 };
+// The entitlement columns, table alias `e`, in the order
+// `stored_entitlement_row` reads them.
+inline constexpr std::string_view kEntitlementColumnsAliased =
+    "e.license_jti, e.id, e.feature, e.model, e.count, e.not_before, e.not_after, e.regions, e.devices, "
+    "e.overage_allow, e.overage_limit_percent, e.max_lease_seconds, e.peak, e.in_use";
+[[nodiscard]] StoredEntitlement stored_entitlement_row(const Statement& st);
+
 // Entitlements of active licenses, ordered by license and id.
 [[nodiscard]] std::vector<StoredEntitlement> list_active_entitlements(Connection& c);
 
