@@ -134,7 +134,7 @@ std::expected<Ed25519PrivateKey, std::string> Ed25519PrivateKey::from_pem(std::s
     ERR_clear_error();
     if (!key) {
         return std::unexpected(
-            "not an unencrypted PEM private key (expected \"BEGIN PRIVATE KEY\")");
+            "not an unencrypted PEM private key (expected a PKCS#8 \"PRIVATE KEY\" PEM block)");
     }
     if (!is_ed25519(key.get())) {
         return std::unexpected("private key is " + key_type_name(key.get()) + ", not Ed25519");

@@ -38,7 +38,7 @@ private:
 class Ed25519PrivateKey {
 public:
     [[nodiscard]] static Ed25519PrivateKey generate();
-    // PEM PKCS#8 ("BEGIN PRIVATE KEY").
+    // PEM PKCS#8 (an unencrypted "PRIVATE KEY" block).
     [[nodiscard]] static std::expected<Ed25519PrivateKey, std::string> from_pem(std::string_view pem);
 
     [[nodiscard]] std::string to_pem() const;  // PKCS#8, unencrypted

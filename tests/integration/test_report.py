@@ -12,7 +12,6 @@ import html.parser
 import io
 import json
 import os
-import pathlib
 import re
 import shutil
 import sqlite3
@@ -25,7 +24,7 @@ import pytest
 
 import report_scenario as scenario
 from entitle_testlib import bin_dir, entitled_bin
-from lease_helpers import Issuer, LeaseEnv, checkout_body, entitlement, unique
+from lease_helpers import Issuer, LeaseEnv, entitlement
 
 T0 = scenario.T0
 HOUR = scenario.HOUR

