@@ -32,9 +32,6 @@ constexpr milliseconds kRenewerMaxSleep{30'000};
 constexpr milliseconds kRenewerMinSleep{50};
 // A JWKS fetched for an unknown key id is fetched again at most this often.
 constexpr std::int64_t kKeyRefreshIntervalMs = 60'000;
-// checkout_once() -> checkout(): a reused request_id answered an ended lease.
-// Never leaves this file (not an entitle_status value).
-constexpr auto kStalePending = static_cast<entitle_status>(-1);
 
 std::uint64_t random_u64() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -517,16 +514,18 @@ Outcome<HeldLease> Client::send_checkout(const CheckoutArgs& args, const std::st
 }
 
 Outcome<LeaseView> Client::checkout(const CheckoutArgs& args) {
-    auto lease = checkout_once(args, true);
-    if (!lease && lease.error().status == kStalePending) {
+    bool stale_pending = false;
+    auto lease = checkout_once(args, true, stale_pending);
+    if (!lease && stale_pending) {
         // The pending request was answered with a lease that has ended since:
         // check out anew, this time never reusing a pending request.
-        lease = checkout_once(args, false);
+        lease = checkout_once(args, false, stale_pending);
     }
     return lease;
 }
 
-Outcome<LeaseView> Client::checkout_once(const CheckoutArgs& args, bool reuse_pending) {
+Outcome<LeaseView> Client::checkout_once(const CheckoutArgs& args, bool reuse_pending,
+                                         bool& stale_pending) {
     for (const auto& [what, value] :
          {std::pair<const char*, const std::string*>{"feature", &args.feature},
           {"gpu_uuid", &args.gpu_uuid},
@@ -597,7 +596,8 @@ Outcome<LeaseView> Client::checkout_once(const CheckoutArgs& args, bool reuse_pe
     auto lease = send_checkout(args, request_id);
     if (!lease && reused_pending && lease.error().status == ENTITLE_EXPIRED) {
         // The server answers a request_id whose lease has ended with 410.
-        return fail(kStalePending, "the pending checkout's lease has ended");
+        stale_pending = true;
+        return fail(ENTITLE_EXPIRED, "the pending checkout's lease has ended");
     }
     if (!lease) return std::unexpected(lease.error());
     if (reused_pending) {
@@ -610,7 +610,8 @@ Outcome<LeaseView> Client::checkout_once(const CheckoutArgs& args, bool reuse_pe
                 book.remove_pending(args.vgpu_id);
                 return true;
             });
-            return fail(kStalePending, "the pending checkout's lease has ended");
+            stale_pending = true;
+            return fail(ENTITLE_EXPIRED, "the pending checkout's lease has ended");
         }
     }
     auto stored = with_book([&](LeaseBook& book) -> Outcome<bool> {

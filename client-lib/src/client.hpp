@@ -121,7 +121,11 @@ class Client {
     // lease released meanwhile stays released and *dropped_meanwhile is set.
     [[nodiscard]] Outcome<LeaseView> renew_lease(const std::string& lease_id, int attempts,
                                                  bool adopt, bool* dropped_meanwhile = nullptr);
-    [[nodiscard]] Outcome<LeaseView> checkout_once(const CheckoutArgs& args, bool reuse_pending);
+    // One checkout; `stale_pending` is set when a reused pending request_id
+    // turned out to stand for a lease that has ended (checkout() then tries
+    // once more without it).
+    [[nodiscard]] Outcome<LeaseView> checkout_once(const CheckoutArgs& args, bool reuse_pending,
+                                                   bool& stale_pending);
     [[nodiscard]] Outcome<HeldLease> send_checkout(const CheckoutArgs& args,
                                                    const std::string& request_id);
     [[nodiscard]] Outcome<void> delete_lease(const std::string& lease_id, int attempts);

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <ctime>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -58,6 +59,22 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::size_t active = 0;
     bool draining = false;
 };
+
+// RFC 9110 Date header value (IMF-fixdate), formatted at most once a second per thread.
+std::string http_date_now() {
+    thread_local std::time_t cached_second = 0;
+    thread_local std::string cached;
+    const std::time_t now = std::time(nullptr);
+    if (now != cached_second) {
+        std::tm tm{};
+        gmtime_r(&now, &tm);
+        char buf[64];
+        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached = buf;
+        cached_second = now;
+    }
+    return cached;
+}
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
@@ -186,6 +203,7 @@ private:
         }
         const bool keep = !closing_ && request_.keep_alive() && request_.version() != 0;
         res.version(request_.version() == 10 ? 10 : 11);
+        res.set(bhttp::field::date, http_date_now());  // clients measure their clock skew with it
         res.keep_alive(keep);
         response_ = std::make_unique<Response>(std::move(res));
         beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);

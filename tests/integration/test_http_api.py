@@ -202,3 +202,12 @@ def test_logs_name_token_ids_but_never_tokens(server, admin_token):
     assert "route=/v1/tokens status=200" in log
     assert admin_token not in log
     assert re.search(r"route=/v1/tokens status=200 .*token_id=[A-Za-z0-9_-]{16}", log)
+
+
+def test_every_answer_carries_a_date_header_close_to_now(server):
+    import email.utils
+    import time
+    for path in ("/healthz", "/v1/nothing"):
+        r = server.request("GET", path)
+        stamp = email.utils.parsedate_to_datetime(r.header("Date")).timestamp()
+        assert abs(stamp - time.time()) < 5
