@@ -251,22 +251,14 @@ json compliance_json(const ComplianceInput& in) {
     json ents = json::array();
     for (const auto& c : r.entitlements) {
         const auto& e = c.entitlement;
-        ents.push_back({{"entitlement", e.key},
-                        {"license", e.license_jti},
-                        {"id", e.id},
-                        {"customer", e.customer},
-                        {"issuer", e.issuer},
-                        {"feature", e.feature},
-                        {"model", e.model},
-                        {"count", opt(e.count)},
-                        {"overage_limit", opt(e.seat_limit())},
-                        {"regions", e.regions},
-                        {"license_state", e.license_state},
-                        {"peak_in_use", c.peak},
-                        {"peak_at", opt(c.peak_at)},
-                        {"overage_grants", c.overage_grants},
-                        {"denials", c.denials},
-                        {"verdict", verdict_name(c.verdict)}});
+        json j = entitlement_identity_json(e);
+        j.update({{"regions", e.regions},
+                  {"peak_in_use", c.peak},
+                  {"peak_at", opt(c.peak_at)},
+                  {"overage_grants", c.overage_grants},
+                  {"denials", c.denials},
+                  {"verdict", verdict_name(c.verdict)}});
+        ents.push_back(std::move(j));
     }
     json evidence = json::array();
     for (const auto& ev : r.evidence) {

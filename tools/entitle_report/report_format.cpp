@@ -310,4 +310,20 @@ std::string usage_chart_svg(const EntitlementUsage& usage, const ReportRange& ra
     return svg;
 }
 
+nlohmann::json entitlement_identity_json(const EntitlementInfo& e) {
+    const auto opt = [](const std::optional<std::int64_t>& v) {
+        return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+    };
+    return {{"entitlement", e.key},
+            {"license", e.license_jti},
+            {"id", e.id},
+            {"customer", e.customer},
+            {"issuer", e.issuer},
+            {"feature", e.feature},
+            {"model", e.model},
+            {"count", opt(e.count)},
+            {"overage_limit", opt(e.seat_limit())},
+            {"license_state", e.license_state}};
+}
+
 }  // namespace entitle::report

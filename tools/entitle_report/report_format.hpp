@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,5 +54,10 @@ struct ReportMeta {
 // shows its highest value, so a short peak stays visible.
 inline constexpr std::size_t kMaxChartSteps = 2'000;
 [[nodiscard]] std::string usage_chart_svg(const EntitlementUsage& usage, const ReportRange& range);
+
+// The fields naming an entitlement that every JSON report carries:
+// entitlement, license, id, customer, issuer, feature, model, count,
+// overage_limit and license_state.
+[[nodiscard]] nlohmann::json entitlement_identity_json(const EntitlementInfo& e);
 
 }  // namespace entitle::report

@@ -127,25 +127,17 @@ json usage_json(const ReportMeta& meta, const std::vector<EntitlementUsage>& usa
                                {"leases", b.leases},
                                {"lease_seconds", b.lease_seconds}});
         }
-        ents.push_back({{"entitlement", e.key},
-                        {"license", e.license_jti},
-                        {"id", e.id},
-                        {"customer", e.customer},
-                        {"issuer", e.issuer},
-                        {"feature", e.feature},
-                        {"model", e.model},
-                        {"count", opt(e.count)},
-                        {"overage_limit", opt(e.seat_limit())},
-                        {"license_state", e.license_state},
-                        {"in_force_from", e.in_force_from()},
-                        {"in_force_until", opt(e.in_force_until())},
-                        {"peak_in_use", u.peak},
-                        {"peak_at", opt(u.peak_at)},
-                        {"seat_seconds", u.seat_seconds},
-                        {"average_in_use", average_rounded(total_average(u, meta.range))},
-                        {"leases", u.leases},
-                        {"lease_seconds", u.lease_seconds},
-                        {"buckets", std::move(buckets)}});
+        json j = entitlement_identity_json(e);
+        j.update({{"in_force_from", e.in_force_from()},
+                  {"in_force_until", opt(e.in_force_until())},
+                  {"peak_in_use", u.peak},
+                  {"peak_at", opt(u.peak_at)},
+                  {"seat_seconds", u.seat_seconds},
+                  {"average_in_use", average_rounded(total_average(u, meta.range))},
+                  {"leases", u.leases},
+                  {"lease_seconds", u.lease_seconds},
+                  {"buckets", std::move(buckets)}});
+        ents.push_back(std::move(j));
     }
     return {{"report", "usage"},
             {"schema", 1},
