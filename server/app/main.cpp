@@ -70,6 +70,30 @@ int main(int argc, char** argv) {
     serve_cmd->add_option("--host-ca-file", serve.host_ca_file,
                           "PEM that host configuration files trust (default: the TLS certificate)");
 
+    serve_cmd->add_option("--max-connections-per-address", lim.max_connections_per_address,
+                          "open connections from one client address at most (0 = no per-address cap)")
+        ->capture_default_str();
+    serve_cmd->add_option("--rate-per-address", serve.rate_per_address.per_second,
+                          "requests per second from one client address (0 = unlimited)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    serve_cmd->add_option("--burst-per-address", serve.rate_per_address.burst,
+                          "requests one address may send at once before --rate-per-address applies")
+        ->capture_default_str()->check(CLI::PositiveNumber);
+    serve_cmd->add_option("--rate-per-token", serve.rate_per_token.per_second,
+                          "requests per second with one access token (0 = unlimited)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    serve_cmd->add_option("--burst-per-token", serve.rate_per_token.burst,
+                          "requests one token may send at once before --rate-per-token applies")
+        ->capture_default_str()->check(CLI::PositiveNumber);
+    serve_cmd->add_flag("--allow-root", serve.allow_root,
+                        "serve even when running as root (a dedicated user is safer)")
+        ->envname("ENTITLE_ALLOW_ROOT");
+    serve_cmd->add_flag("--allow-core-dumps", serve.core_dumps,
+                        "let the process write core files (they would hold keys and tokens)");
+    serve_cmd->add_option("--clock-rollback-tolerance-ms", serve.clock_rollback_tolerance_ms,
+                          "how far the wall clock may step back before grants stop (clock_rollback)")
+        ->capture_default_str()->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000}));
+
     std::string rotate_dir;
     auto* rotate_cmd = app.add_subcommand("rotate-key", "retire the lease-signing key and make a new one (restart to use it)");
     rotate_cmd->add_option("--data", rotate_dir, "data directory")->required();

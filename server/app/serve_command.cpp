@@ -7,6 +7,10 @@
 #include <thread>
 #include <vector>
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
@@ -21,6 +25,8 @@
 #include "http/system_routes.hpp"
 #include "http/token_routes.hpp"
 #include "http/audit_routes.hpp"
+#include "http/clock_routes.hpp"
+#include "http/rate_limiter.hpp"
 #include "http/auth_failures.hpp"
 #include "http/license_routes.hpp"
 #include "http/lease_routes.hpp"
@@ -31,6 +37,7 @@
 #include <boost/asio/strand.hpp>
 #include "app/issuer_loader.hpp"
 #include "core/clock.hpp"
+#include "core/clock_guard.hpp"
 #include "http/tls_context.hpp"
 #include "store/store.hpp"
 
@@ -65,6 +72,18 @@ Result<std::pair<std::string, unsigned short>> parse_listen_address(std::string_
 }
 
 Result<void> run_serve(const ServeOptions& options) {
+    if (::geteuid() == 0 && !options.allow_root) {
+        return fail(ErrorCode::forbidden,
+                    "refusing to serve as root: run entitled as its own user (examples/systemd/entitled.service "
+                    "creates one), or pass --allow-root (ENTITLE_ALLOW_ROOT=1) to serve as root anyway");
+    }
+    if (!options.core_dumps) {
+        // The lease key, TLS key and token hashes are in memory: no core file
+        // and no ptrace by other processes of the same user.
+        const rlimit none{0, 0};
+        ::setrlimit(RLIMIT_CORE, &none);
+        ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
     const DataDir dir{options.data_dir};
     if (auto r = check_data_dir(dir); !r) return r;
     auto address = parse_listen_address(options.listen);
@@ -129,10 +148,24 @@ Result<void> run_serve(const ServeOptions& options) {
     load_issuers();
     http::AuthFailureTracker auth_failures(**store, clock);
     router.set_auth_failure_tracker(&auth_failures);
+    http::RateLimiter rate_per_address(options.rate_per_address);
+    http::RateLimiter rate_per_token(options.rate_per_token);
+    router.set_rate_limiters(rate_per_address.enabled() ? &rate_per_address : nullptr,
+                             rate_per_token.enabled() ? &rate_per_token : nullptr);
+    ClockGuard clock_guard(options.clock_rollback_tolerance_ms);
+    auto mark = (*store)->read([](store::Connection& c) -> Result<std::int64_t> {
+        return store::recorded_clock_mark(c);
+    });
+    if (!mark) return std::unexpected(mark.error());
+    clock_guard.set_mark(*mark);
+    if (auto behind = clock_guard.paused_behind_ms(clock.now_ms())) {
+        spdlog::warn("event=clock_rollback behind_ms={} grants=paused", *behind);
+    }
     http::register_system_routes(router, {**store, metrics, jwks});
     http::register_token_routes(router, **store, clock);
     http::register_license_routes(router, **store, issuers, clock);
     http::register_audit_routes(router, **store);
+    http::register_clock_routes(router, **store, clock, clock_guard);
 
     const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context ioc(static_cast<int>(threads));
@@ -144,8 +177,8 @@ Result<void> run_serve(const ServeOptions& options) {
                                                          : endpoint->address().to_string();
     const std::string url = fmt::format("https://{}:{}", host, endpoint->port());
     const std::string public_url = options.public_url.value_or(url);
-    const http::LeaseSettings lease_settings{*lease_key, kid, *server_id, options.lease_seconds, public_url,
-                                             *host_ca, jwks};
+    const http::LeaseSettings lease_settings{*lease_key, kid, *server_id, options.lease_seconds,
+                                             public_url, *host_ca, jwks, &clock_guard};
     http::register_host_routes(router, **store, clock, lease_settings);
     http::register_lease_routes(router, **store, clock, lease_settings, metrics);
 
@@ -162,9 +195,14 @@ Result<void> run_serve(const ServeOptions& options) {
             if (ec || stopping) return;
             auto swept = std::make_shared<std::int64_t>(0);
             (*store)->submit(
-                [swept, &clock](store::Connection& c) -> Result<void> {
+                [swept, &clock, &clock_guard](store::Connection& c) -> Result<void> {
                     const auto now_ms = clock.now_ms();
-                    if (store::observe_clock(c, now_ms)) spdlog::warn("event=clock_rollback now_ms={}", now_ms);
+                    const auto seen = store::observe_clock(c, now_ms, clock_guard.tolerance_ms());
+                    if (seen.reported) {
+                        spdlog::warn("event=clock_rollback now_ms={} recorded_ms={} grants=paused", now_ms,
+                                     seen.mark_ms);
+                    }
+                    clock_guard.set_mark(seen.mark_ms);
                     *swept = store::sweep_expired_leases(c, now_ms, 1000);
                     return {};
                 },
@@ -179,13 +217,20 @@ Result<void> run_serve(const ServeOptions& options) {
     };
     asio::post(control, schedule_sweep);
 
-    // SIGHUP reloads the issuer trust store; it waits again after each
+    // SIGHUP reloads the issuer trust store and the TLS certificate; it waits again after each
     // reload and is cancelled at shutdown so that run() can return.
     asio::signal_set hangups(control, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_hangup =
         [&](const boost::system::error_code& ec, int) {
             if (ec) return;  // cancelled
             load_issuers();
+            // New connections get the certificate now on disk; open ones keep theirs.
+            if (auto fresh = http::make_server_tls_context(cert_file, key_file)) {
+                server.replace_tls_context(std::move(*fresh));
+                spdlog::info("event=tls_reloaded cert={}", cert_file);
+            } else {
+                spdlog::warn("event=tls_reload_failed problem=\"{}\" keeping=previous", fresh.error().message);
+            }
             hangups.async_wait(on_hangup);
         };
     hangups.async_wait(on_hangup);

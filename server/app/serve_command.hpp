@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "http/rate_limiter.hpp"
 #include "http/server.hpp"
 
 namespace entitle::app {
@@ -21,6 +22,15 @@ struct ServeOptions {
     std::int64_t lease_seconds = 3600;       // default lease duration
     std::optional<std::string> host_ca_file;  // ca_pem handed to hosts (default: the TLS certificate)
     http::ServerLimits limits;
+    // Requests per second and burst per client address and per access token
+    // (429 rate_limited beyond; per_second 0 turns a limit off). Sized so a
+    // fleet behind one NAT address and a host renewing all its leases at once
+    // pass, while one client cannot take the whole server.
+    http::RateLimit rate_per_address{2000, 4000};
+    http::RateLimit rate_per_token{500, 1000};
+    bool allow_root = false;   // serving as root needs an explicit yes
+    bool core_dumps = false;   // keys and tokens live in memory: no core files unless asked
+    std::int64_t clock_rollback_tolerance_ms = 2000;
 };
 
 // Splits "HOST:PORT" / "[V6]:PORT"; the error names the flag.

@@ -171,6 +171,19 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                            Metrics& metrics) {
     router.add(bhttp::verb::post, "/v1/leases", requires_role(Role::host),
                [&store, &clock, &settings, &metrics](RequestContext& ctx, Reply reply) {
+                   if (settings.clock_guard) {
+                       if (auto behind = settings.clock_guard->paused_behind_ms(clock.now_ms())) {
+                           metrics.count_checkout("unavailable");
+                           auto res = error_response(
+                               {ErrorCode::unavailable,
+                                fmt::format("new leases are paused: the server clock is {} s behind the latest "
+                                            "time it recorded (clock_rollback); they resume when the clock "
+                                            "catches up or an admin acknowledges the time",
+                                            (*behind + 999) / 1000)});
+                           res.set(bhttp::field::retry_after, "30");
+                           return reply(std::move(res));
+                       }
+                   }
                    auto body = parse_json_body(ctx.request);
                    if (!body) return reply(error_response(body.error()));
                    auto req = parse_checkout_request(*body);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.hpp"
+#include "core/clock_guard.hpp"
 #include "crypto/ed25519.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
@@ -24,6 +25,8 @@ struct LeaseSettings {
     std::string public_url;
     std::string ca_pem;
     nlohmann::json jwks;
+    // Pauses checkouts while the wall clock is behind the recorded time (optional).
+    const ClockGuard* clock_guard = nullptr;
 };
 
 void register_host_routes(Router& router, store::Store& store, const Clock& clock, const LeaseSettings& settings);

@@ -1,10 +1,12 @@
 #include "http/router.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include <fmt/format.h>
 
 #include "http/auth_failures.hpp"
+#include "http/rate_limiter.hpp"
 
 namespace entitle::http {
 
@@ -47,6 +49,18 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
         }
     }
     return out;
+}
+
+std::int64_t steady_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+Response rate_limited(std::string message, std::int64_t retry_after_s) {
+    auto res = error_response({ErrorCode::rate_limited, std::move(message)});
+    res.set(bhttp::field::retry_after, std::to_string(retry_after_s));
+    return res;
 }
 
 }  // namespace
@@ -100,6 +114,13 @@ bool Router::match(const Route& r, const std::vector<std::string_view>& segs,
 }
 
 void Router::dispatch(const Request& request, DispatchInfo& info, Reply reply) {
+    if (per_address_) {
+        if (auto wait = per_address_->acquire(info.remote, steady_now_ms())) {
+            reply(rate_limited(fmt::format("too many requests from {}; retry in {} s", info.remote, *wait),
+                               *wait));
+            return;
+        }
+    }
     const std::string_view target = request.target();
     const auto qpos = target.find('?');
     const std::string_view path = target.substr(0, qpos);
@@ -173,6 +194,14 @@ void Router::dispatch(const Request& request, DispatchInfo& info, Reply reply) {
             return;
         }
         info.token_id = who->token_id;
+        if (per_token_) {
+            if (auto wait = per_token_->acquire(who->token_id, steady_now_ms())) {
+                reply(rate_limited(
+                    fmt::format("too many requests with token {}; retry in {} s", who->token_id, *wait),
+                    *wait));
+                return;
+            }
+        }
         const Role need = *found->access.role;
         const bool allowed_role =
             role_satisfies(who->role, need) ||

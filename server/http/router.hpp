@@ -57,6 +57,7 @@ struct DispatchInfo {
 };
 
 class AuthFailureTracker;
+class RateLimiter;
 
 class Router {
 public:
@@ -66,6 +67,13 @@ public:
     void add_sync(bhttp::verb method, std::string_view pattern, Access access, SyncHandler handler);
     // Throttles and audits failed authentication (optional; not owned).
     void set_auth_failure_tracker(AuthFailureTracker* tracker) { failures_ = tracker; }
+    // Request rate limits (optional; not owned): per client address, checked
+    // before anything else, and per access token, checked once the token is
+    // authenticated. Both answer 429 `rate_limited` with Retry-After.
+    void set_rate_limiters(RateLimiter* per_address, RateLimiter* per_token) {
+        per_address_ = per_address;
+        per_token_ = per_token;
+    }
 
     // Finds the route (404 unknown path, 405 known path with another method,
     // with an Allow header), authenticates (401) and checks the role (403),
@@ -85,6 +93,8 @@ private:
 
     Authenticator& auth_;
     AuthFailureTracker* failures_ = nullptr;
+    RateLimiter* per_address_ = nullptr;
+    RateLimiter* per_token_ = nullptr;
     std::vector<Route> routes_;
 };
 

@@ -4,6 +4,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -40,7 +41,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     void do_accept();
     void on_accept(beast::error_code ec, tcp::socket socket);
     void session_started(const std::shared_ptr<Session>& s);
-    void session_ended(std::list<std::weak_ptr<Session>>::iterator pos);
+    void session_ended(std::list<std::weak_ptr<Session>>::iterator pos, const std::string& address);
+    std::shared_ptr<ssl::context> current_tls();
     void shutdown();
     void finish_drain();
 
@@ -57,7 +59,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::mutex sessions_mutex;
     std::list<std::weak_ptr<Session>> sessions;
     std::size_t active = 0;
+    std::unordered_map<std::string, std::size_t> per_address;  // open connections by client address
     bool draining = false;
+    std::mutex tls_mutex;  // guards `tls` (replaced on SIGHUP)
 };
 
 // RFC 9110 Date header value (IMF-fixdate), formatted at most once a second per thread.
@@ -78,10 +82,13 @@ std::string http_date_now() {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket&& socket, std::shared_ptr<Server::Impl> server)
-        : stream_(std::move(socket), *server->tls), server_(std::move(server)) {}
+    Session(tcp::socket&& socket, std::shared_ptr<Server::Impl> server, std::string remote)
+        : tls_(server->current_tls()),
+          stream_(std::move(socket), *tls_),
+          server_(std::move(server)),
+          remote_(std::move(remote)) {}
 
-    ~Session() { server_->session_ended(registry_pos); }
+    ~Session() { server_->session_ended(registry_pos, remote_); }
 
     std::list<std::weak_ptr<Session>>::iterator registry_pos;
 
@@ -108,8 +115,7 @@ private:
     enum class State { handshake, idle, reading, handling, writing, closing };
 
     void on_run() {
-        beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true));
-        remote_ = beast::get_lowest_layer(stream_).socket().remote_endpoint(ignored_ec_).address().to_string();
+        beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ignored_ec_);
         beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
         stream_.async_handshake(ssl::stream_base::server,
                                 beast::bind_front_handler(&Session::on_handshake, shared_from_this()));
@@ -255,6 +261,7 @@ private:
         }
     }
 
+    std::shared_ptr<ssl::context> tls_;  // kept alive for this connection across a reload
     beast::ssl_stream<beast::tcp_stream> stream_;
     std::shared_ptr<Server::Impl> server_;
     beast::flat_buffer buffer_;
@@ -264,7 +271,7 @@ private:
     DispatchInfo info_;
     Clock::time_point started_{};
     std::string remote_;
-    beast::error_code ignored_ec_;  // remote_endpoint may fail on a reset socket; "-" is fine
+    beast::error_code ignored_ec_;  // no_delay may fail on a socket the peer already reset
     State state_ = State::handshake;
     bool closing_ = false;
     bool linger_ = false;  // drain unread input before closing
@@ -281,18 +288,28 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
         // e.g. EMFILE: keep accepting; the limit below protects us normally.
         spdlog::warn("accept failed: {}", ec.message());
     } else {
+        beast::error_code peer_ec;  // a peer that already reset is refused below like any other
+        const auto peer = socket.remote_endpoint(peer_ec);
+        std::string address = peer_ec ? std::string("-") : peer.address().to_string();
         bool refuse = false;
         {
             std::lock_guard lock(sessions_mutex);
-            refuse = draining || active >= limits.max_connections;
-            if (!refuse) ++active;
+            refuse = draining || peer_ec || active >= limits.max_connections;
+            if (!refuse && limits.max_connections_per_address > 0) {
+                auto it = per_address.find(address);
+                refuse = it != per_address.end() && it->second >= limits.max_connections_per_address;
+            }
+            if (!refuse) {
+                ++active;
+                ++per_address[address];
+            }
         }
         if (refuse) {
             metrics.connection_refused();
             beast::error_code ignored;  // dropping the connection; nothing to report
             socket.close(ignored);
         } else {
-            auto s = std::make_shared<Session>(std::move(socket), shared_from_this());
+            auto s = std::make_shared<Session>(std::move(socket), shared_from_this(), std::move(address));
             session_started(s);
             s->run();
         }
@@ -308,14 +325,23 @@ void Server::Impl::session_started(const std::shared_ptr<Session>& s) {
     s->registry_pos = sessions.begin();
 }
 
-void Server::Impl::session_ended(std::list<std::weak_ptr<Session>>::iterator pos) {
+void Server::Impl::session_ended(std::list<std::weak_ptr<Session>>::iterator pos,
+                                 const std::string& address) {
     metrics.connection_closed();
     std::lock_guard lock(sessions_mutex);
     sessions.erase(pos);
     --active;
+    if (auto it = per_address.find(address); it != per_address.end() && --it->second == 0) {
+        per_address.erase(it);
+    }
     if (draining && active == 0) {
         asio::post(acceptor.get_executor(), [self = shared_from_this()] { self->finish_drain(); });
     }
+}
+
+std::shared_ptr<ssl::context> Server::Impl::current_tls() {
+    std::lock_guard lock(tls_mutex);
+    return tls;
 }
 
 void Server::Impl::shutdown() {
@@ -382,5 +408,10 @@ void Server::start() {
 }
 
 void Server::begin_shutdown() { impl_->shutdown(); }
+
+void Server::replace_tls_context(std::shared_ptr<ssl::context> tls) {
+    std::lock_guard lock(impl_->tls_mutex);
+    impl_->tls = std::move(tls);
+}
 
 }  // namespace entitle::http

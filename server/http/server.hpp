@@ -35,6 +35,7 @@ struct ServerLimits {
     std::chrono::milliseconds read_timeout{10'000};  // one whole request, from its first byte
     std::chrono::milliseconds idle_timeout{60'000};  // keep-alive wait for the next request
     std::size_t max_connections = 10'000;
+    std::size_t max_connections_per_address = 512;  // one address cannot take every slot
     std::chrono::milliseconds drain_timeout{30'000};
 };
 
@@ -52,6 +53,9 @@ public:
     // Starts accepting; call once, before running the io_context.
     void start();
     void begin_shutdown();
+    // Serves new connections with `tls` from now on (certificate reload);
+    // connections already open keep the context they started with.
+    void replace_tls_context(std::shared_ptr<boost::asio::ssl::context> tls);
 
     struct Impl;
 
