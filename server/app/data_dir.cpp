@@ -64,9 +64,18 @@ Result<std::string> read_file(const fs::path& path) {
     return ss.str();
 }
 
-Result<std::string> read_secret_file(const fs::path& path) {
+Result<crypto::SecretString> read_secret_file(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+    }
+    struct FdCloser {
+        int fd;
+        ~FdCloser() { ::close(fd); }
+    } closer{fd};
     struct stat st{};
-    if (::stat(path.c_str(), &st) != 0) {
+    if (::fstat(fd, &st) != 0) {
         return fail(ErrorCode::invalid_request,
                     fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
     }
@@ -79,7 +88,29 @@ Result<std::string> read_secret_file(const fs::path& path) {
                                 "run: chmod 600 {}",
                                 path.string(), st.st_mode & 07777, path.string()));
     }
-    return read_file(path);
+    constexpr off_t kMaxSecretBytes = 1 << 20;  // keys and tokens are a few hundred bytes
+    if (st.st_size > kMaxSecretBytes) {
+        return fail(ErrorCode::invalid_request,
+                    fmt::format("{} is {} bytes, too large for a key or token", path.string(), st.st_size));
+    }
+    // Sized once and filled in place: no intermediate buffer keeps a copy.
+    crypto::SecretString out(std::string(static_cast<std::size_t>(st.st_size), '\0'));
+    auto* data = const_cast<char*>(out.view().data());
+    std::size_t got = 0;
+    while (got < out.size()) {
+        const auto n = ::read(fd, data + got, out.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            return fail(ErrorCode::invalid_request,
+                        fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+        }
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    if (got != out.size()) {
+        return fail(ErrorCode::invalid_request, fmt::format("{} changed while being read", path.string()));
+    }
+    return out;
 }
 
 Result<void> check_data_dir(const DataDir& dir) {

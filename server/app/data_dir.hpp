@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "crypto/secret_string.hpp"
 
 namespace entitle::app {
 
@@ -28,8 +29,9 @@ struct DataDir {
                                                  std::string_view content, unsigned mode);
 
 // Reads a secret file, refusing one that is missing, unreadable, not a
-// regular file, or readable or writable by group or others.
-[[nodiscard]] Result<std::string> read_secret_file(const std::filesystem::path& path);
+// regular file, or readable or writable by group or others. The bytes are
+// read straight into memory that is wiped when the result is destroyed.
+[[nodiscard]] Result<crypto::SecretString> read_secret_file(const std::filesystem::path& path);
 // Reads any file; the error names it.
 [[nodiscard]] Result<std::string> read_file(const std::filesystem::path& path);
 

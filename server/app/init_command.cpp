@@ -101,7 +101,7 @@ Result<void> ensure_admin_token(const DataDir& dir, store::Store& store) {
         auto secret = read_secret_file(dir.admin_token());
         if (!secret) return std::unexpected(secret.error());
         // Trim a trailing newline an editor may have added.
-        while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) secret->pop_back();
+        secret->trim_trailing("\r\n");
         const auto id = access_token_id(*secret);
         if (!id) {
             return fail(ErrorCode::invalid_request,

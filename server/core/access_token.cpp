@@ -1,5 +1,7 @@
 #include "core/access_token.hpp"
 
+#include <openssl/crypto.h>
+
 #include "crypto/base64url.hpp"
 #include "crypto/digest.hpp"
 
@@ -11,11 +13,12 @@ constexpr std::size_t kSecretBytes = 32;
 }  // namespace
 
 MintedToken mint_access_token() {
-    const std::string raw = crypto::random_bytes(kIdBytes + kSecretBytes);
+    std::string raw = crypto::random_bytes(kIdBytes + kSecretBytes);
     MintedToken t;
     t.id = crypto::base64url_encode(std::string_view(raw).substr(0, kIdBytes));
     t.secret = crypto::base64url_encode(raw);
     t.hash = crypto::sha256_hex(t.secret);
+    OPENSSL_cleanse(raw.data(), raw.size());  // the secret leaves only in t.secret
     return t;
 }
 

@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 namespace entitle::http {
@@ -207,6 +208,7 @@ private:
                          std::string_view(request_.method_string()), info_.route, status,
                          seconds * 1000.0, info_.token_id.empty() ? "-" : info_.token_id, remote_);
         }
+        forget_credentials();
         const bool keep = !closing_ && request_.keep_alive() && request_.version() != 0;
         res.version(request_.version() == 10 ? 10 : 11);
         res.set(bhttp::field::date, http_date_now());  // clients measure their clock skew with it
@@ -215,6 +217,15 @@ private:
         beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
         bhttp::async_write(stream_, *response_,
                            beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
+    }
+
+    // The bearer token has done its work once the answer exists: wipe it from
+    // the parsed request so it does not linger in freed memory.
+    void forget_credentials() {
+        auto it = request_.find(bhttp::field::authorization);
+        if (it == request_.end()) return;
+        const auto value = it->value();
+        OPENSSL_cleanse(const_cast<char*>(value.data()), value.size());
     }
 
     void on_write(bool keep, beast::error_code ec, std::size_t) {

@@ -129,3 +129,27 @@ def test_the_server_writes_no_core_file_unless_asked(data_dir):
         assert core_limit(s.proc.pid) != "0" or core_limit(os.getpid()) == "0"
     finally:
         s.stop()
+
+
+def test_no_token_appears_in_logs_metrics_or_error_messages(data_dir, admin_token):
+    s = EntitledServer(data_dir).start()
+    try:
+        made = s.request("POST", "/v1/tokens", {"role": "auditor", "name": "x"}, token=admin_token).json()["token"]
+        host = s.request("POST", "/v1/hosts", {"name": "h1", "region": "eu-west"}, token=admin_token)
+        assert host.status == 201, host
+        host_token = host.json()["host_token"]
+        almost = admin_token[:-1] + ("A" if admin_token[-1] != "A" else "B")
+        answers = [s.request("GET", "/v1/tokens", token=t) for t in (almost, made, host_token, "x" * 59)]
+        answers.append(s.request("GET", "/v1/nope", token=admin_token))
+        answers.append(s.request("POST", "/v1/leases", b"{not json", token=host_token))
+        metrics = s.request("GET", "/metrics").body
+    finally:
+        s.stop()
+    secrets_ = [admin_token, made, host_token, almost]
+    secret_parts = [t[16:] for t in secrets_]  # the part after the public id
+    texts = {"log": "\n".join(s.stderr_lines), "metrics": metrics,
+             "errors": "\n".join(a.body for a in answers)}
+    for where, text in texts.items():
+        for part in secret_parts:
+            assert part not in text, f"a token secret appears in the {where}"
+    assert any(admin_token[:16] in line for line in s.stderr_lines)  # ids are logged, which is the point

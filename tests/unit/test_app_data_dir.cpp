@@ -94,9 +94,9 @@ TEST_CASE("read_secret_file reads a mode 0600 file") {
     TempDir dir;
     const auto path = dir / "ok.key";
     REQUIRE(write_file_atomically(path, "the secret", 0600).has_value());
-    CHECK(read_secret_file(path) == std::string("the secret"));
+    CHECK(read_secret_file(path).value().view() == "the secret");
     REQUIRE(::chmod(path.c_str(), 0400) == 0);
-    CHECK(read_secret_file(path) == std::string("the secret"));
+    CHECK(read_secret_file(path).value().view() == "the secret");
 }
 
 TEST_CASE("read_secret_file refuses a file open to group or others and says chmod 600") {
@@ -189,4 +189,17 @@ TEST_CASE("DataDir names the files inside its root") {
     CHECK(d.tls_cert() == fs::path("/srv/entitle/tls.crt"));
     CHECK(d.admin_token() == fs::path("/srv/entitle/admin.token"));
     CHECK(d.issuers() == fs::path("/srv/entitle/issuers"));
+}
+
+TEST_CASE("a secret string wipes its bytes when moved from and trims a trailing newline") {
+    entitle::crypto::SecretString a(std::string("short-secret\n"));
+    a.trim_trailing("\r\n");
+    CHECK(a.view() == "short-secret");
+    entitle::crypto::SecretString b(std::move(a));
+    CHECK(b.view() == "short-secret");
+    CHECK(a.empty());  // NOLINT(bugprone-use-after-move): the point of the test
+    entitle::crypto::SecretString c;
+    c = std::move(b);
+    CHECK(c.view() == "short-secret");
+    CHECK(b.empty());  // NOLINT(bugprone-use-after-move)
 }
