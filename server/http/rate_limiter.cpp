@@ -27,9 +27,10 @@ std::optional<std::int64_t> RateLimiter::take(Bucket& b, std::int64_t now_ms) co
 
 std::optional<std::int64_t> RateLimiter::acquire(std::string_view key, std::int64_t now_ms) {
     if (!enabled()) return std::nullopt;
-    auto& shard = shards_[std::hash<std::string_view>{}(key) % kShards];
+    // Shard by the high bits: the map inside uses the low ones.
+    auto& shard = shards_[(KeyHash{}(key) >> 16) % kShards];
     std::lock_guard lock(shard.mutex);
-    auto it = shard.buckets.find(std::string(key));
+    auto it = shard.buckets.find(key);
     if (it == shard.buckets.end()) {
         if (shard.buckets.size() >= keys_per_shard_) {
             // A bucket that has had time to refill completely is the same as a new one.

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -48,9 +49,14 @@ private:
         double tokens = 0;
         std::int64_t last_ms = 0;
     };
+    // Transparent hashing: a lookup by string_view allocates nothing.
+    struct KeyHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+    };
     struct Shard {
         std::mutex mutex;
-        std::unordered_map<std::string, Bucket> buckets;
+        std::unordered_map<std::string, Bucket, KeyHash, std::equal_to<>> buckets;
         Bucket overflow;
         bool overflow_used = false;
     };
