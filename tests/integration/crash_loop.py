@@ -66,6 +66,7 @@ class Ledger:
     hosts: dict = field(default_factory=dict)       # host id -> name
     acked: collections.Counter = field(default_factory=collections.Counter)
     refused: collections.Counter = field(default_factory=collections.Counter)
+    throttled: collections.Counter = field(default_factory=collections.Counter)
     unanswered: collections.Counter = field(default_factory=collections.Counter)
     committed_unanswered: collections.Counter = field(default_factory=collections.Counter)
     retried_checkouts: list = field(default_factory=list)   # (host id, request id)
@@ -91,10 +92,11 @@ class Summary:
                 f"lost={self.lost} elapsed={self.elapsed:.1f}s")
 
     def table(self) -> str:
-        rows = [f"{'operation':<10} {'acknowledged':>12} {'refused':>8} {'unanswered':>10} "
+        rows = [f"{'operation':<10} {'acknowledged':>12} {'refused':>8} {'throttled':>9} {'unanswered':>10} "
                 f"{'committed':>9} {'lost':>5}"]
         for k in KINDS:
             rows.append(f"{k:<10} {self.ledger.acked[k]:>12} {self.ledger.refused[k]:>8} "
+                        f"{self.ledger.throttled[k]:>9} "
                         f"{self.ledger.unanswered[k]:>10} {self.ledger.committed_unanswered[k]:>9} "
                         f"{self.lost_by_kind.get(k, 0):>5}")
         rows.append(f"kills {self.kills}, seed {self.seed}, stored leases {self.stored_leases}, "
@@ -105,6 +107,17 @@ class Summary:
 def init_data_dir(path):
     subprocess.run([entitled_bin(), "init", "--data", str(path)], check=True, capture_output=True, timeout=60)
     return path
+
+
+def throttled(r, kind, ledger, stop):
+    """A `429 rate_limited` answer (the server's request rate limits): nothing was
+    done; wait as told, as a client would, and go on."""
+    if r.status != 429:
+        return False
+    with ledger.lock:
+        ledger.throttled[kind] += 1
+    stop.wait(min(float(r.header("Retry-After") or 1), 2.0))
+    return True
 
 
 class HostClient:
@@ -129,19 +142,26 @@ class HostClient:
                                              gpu=f"GPU-{self.n}-{i % 8}", vgpu=f"vm-{cycle}-{self.n}-{i}")
                         pending_op = ("checkout", self, body)
                         r = server.request("POST", "/v1/leases", body, token=self.host.token, conn=conn)
-                        self._checkout_answer(r, body, ledger, problems)
+                        if not throttled(r, "checkout", ledger, stop):
+                            self._checkout_answer(r, body, ledger, problems)
                     elif op == "renew":
                         lid = rng.choice(self.held)
                         pending_op = ("renew", self, lid)
                         r = server.request("POST", f"/v1/leases/{lid}/renew", token=self.host.token, conn=conn)
-                        self._renew_answer(r, lid, ledger, problems)
+                        if not throttled(r, "renew", ledger, stop):
+                            self._renew_answer(r, lid, ledger, problems)
                     else:
                         lid = self.held.pop(rng.randrange(len(self.held)))
                         with ledger.lock:
                             ledger.leases[lid].release_tried = True
                         pending_op = ("release", self, lid)
                         r = server.request("DELETE", f"/v1/leases/{lid}", token=self.host.token, conn=conn)
-                        self._release_answer(r, lid, ledger, problems)
+                        if throttled(r, "release", ledger, stop):
+                            with ledger.lock:
+                                ledger.leases[lid].release_tried = False
+                            self.held.append(lid)
+                        else:
+                            self._release_answer(r, lid, ledger, problems)
                 except TRANSPORT_ERRORS:
                     pending.append(pending_op)
                     return   # the server is gone
@@ -226,12 +246,14 @@ class AdminClient:
                         pending_op = ("host_add", name)
                         r = server.request("POST", "/v1/hosts", {"name": name, "region": "eu-west"},
                                            token=self.env.admin, conn=conn)
-                        self.host_answer(r, name, ledger, problems)
+                        if not throttled(r, "host_add", ledger, stop):
+                            self.host_answer(r, name, ledger, problems)
                     else:
                         jti, supersedes, text = self.gaming_license() if op == "import" else self.chain_license(rng)
                         pending_op = ("import", jti, supersedes, text)
                         r = server.request("POST", "/v1/licenses", text.encode(), token=self.env.admin, conn=conn)
-                        self.import_answer(r, jti, supersedes, ledger, problems)
+                        if not throttled(r, "supersede" if supersedes else "import", ledger, stop):
+                            self.import_answer(r, jti, supersedes, ledger, problems)
                 except TRANSPORT_ERRORS:
                     pending.append(pending_op)
                     return
