@@ -37,7 +37,7 @@ BULK_SEATS = 1_000_000
 CHAIN_OVERAGE_PERCENT = 50
 MAX_HELD = 12               # leases one host client holds before it only renews and releases
 OPS_PER_CYCLE = 100_000     # per client; the kill ends a cycle long before
-ADMIN_PAUSE = (0.01, 0.08)   # seconds between admin requests, so licenses and hosts stay a minority
+ADMIN_PAUSE = (0.01, 0.08)  # seconds between admin requests, so licenses and hosts stay a minority
 TRANSPORT_ERRORS = (http.client.HTTPException, OSError, ssl.SSLError)
 
 
@@ -324,7 +324,7 @@ def check_store(db, ledger):
 
     now = time.time()
 
-    def ended_by_server(end_reason, expires_at):
+    def server_may_end(end_reason, expires_at):
         # A supersede without a free seat, or (in runs longer than a lease) its expiry.
         return end_reason == "superseded" or (end_reason == "expired" and expires_at <= now)
 
@@ -338,9 +338,9 @@ def check_store(db, ledger):
             lost.append(("renew", f"lease {lid}: expires_at {expires_at}, acknowledged {fact.expires_at}"))
         if fact.release_acked and ended_at is None:
             lost.append(("release", f"lease {lid} released (204) but active"))
-        if ended_at is not None and not fact.release_tried and not ended_by_server(end_reason, expires_at):
+        if ended_at is not None and not fact.release_tried and not server_may_end(end_reason, expires_at):
             lost.append(("checkout", f"lease {lid} ended ({end_reason}) without a release"))
-        if fact.ended_by_server and not ended_by_server(end_reason, expires_at):
+        if fact.ended_by_server and not server_may_end(end_reason, expires_at):
             bad.append(f"lease {lid}: renew answered 410 but it ended as {end_reason}")
     for jti, supersedes in ledger.licenses.items():
         if jti not in licenses:
