@@ -209,18 +209,22 @@ class LeaseEnv:
 
     def leases(self, token=None, **filters) -> list:
         """GET /v1/leases, every page (bounded); filters: host=, feature=."""
+        return self.list_all("/v1/leases", "leases", token=token, **filters)
+
+    def list_all(self, path, key, token=None, max_pages=1000, **filters) -> list:
+        """Every item of a paged list (`/v1/leases`, `/v1/licenses`, `/v1/hosts`)."""
         out, after = [], None
-        for _ in range(100):
+        for _ in range(max_pages):
             params = dict(filters)
             if after:
                 params["after"] = after
             q = "&".join(f"{k}={v}" for k, v in params.items())
-            page = self.get("/v1/leases" + (f"?{q}" if q else ""), token=token)
-            out.extend(page["leases"])
+            page = self.get(path + (f"?{q}" if q else ""), token=token)
+            out.extend(page[key])
             if not page.get("next"):
                 return out
             after = page["next"]
-        pytest.fail("lease paging did not end")
+        pytest.fail(f"{path} paging did not end")
 
     # -- audit
     def audit(self, after=0) -> list:
