@@ -212,6 +212,10 @@ private:
         const bool keep = !closing_ && request_.keep_alive() && request_.version() != 0;
         res.version(request_.version() == 10 ? 10 : 11);
         res.set(bhttp::field::date, http_date_now());  // clients measure their clock skew with it
+        // HTTPS only, JSON only: a browser pointed at the API must neither
+        // downgrade to HTTP nor sniff an answer into something executable.
+        res.set(bhttp::field::strict_transport_security, "max-age=31536000");
+        res.set("X-Content-Type-Options", "nosniff");
         res.keep_alive(keep);
         response_ = std::make_unique<Response>(std::move(res));
         beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);

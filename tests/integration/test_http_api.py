@@ -211,3 +211,10 @@ def test_every_answer_carries_a_date_header_close_to_now(server):
         r = server.request("GET", path)
         stamp = email.utils.parsedate_to_datetime(r.header("Date")).timestamp()
         assert abs(stamp - time.time()) < 5
+
+
+def test_every_answer_forbids_plain_http_and_content_sniffing(server):
+    for path in ("/healthz", "/v1/nothing", "/v1/keys"):
+        r = server.request("GET", path)
+        assert r.header("Strict-Transport-Security") == "max-age=31536000"
+        assert r.header("X-Content-Type-Options") == "nosniff"
