@@ -296,6 +296,7 @@ http {{
         finally:
             srv.stop()
         self.results["renew_storm"] = storm
+        self.save_partial()
         verify_small = self.report_verify(data)
 
         have = self.audit_count(data)
@@ -327,23 +328,29 @@ http {{
         return {"host": socket.gethostname(), "cores": os.cpu_count(), "cpu": cpu, "memory_mib": mem,
                 "kernel": platform.release(), "load_average_at_start": os.getloadavg()}
 
+    def out_path(self, started, machine):
+        if self.args.out:
+            return pathlib.Path(self.args.out)
+        return HERE / "results" / f"{started.strftime('%Y-%m-%d')}-{machine['host']}.json"
+
     def go(self):
         machine = self.machine()
         started = datetime.datetime.now(datetime.timezone.utc)
+        path = self.out_path(started, machine)
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.make_license()
-        self.scenario_api()
-        self.scenario_ceiling()
-        self.scenario_store()
+        # The figures so far are kept after every scenario: a long run that is
+        # stopped still leaves what it measured.
+        self.save_partial = lambda: path.write_text(
+            json.dumps({"partial": True, "machine": machine, "scenarios": self.results}, indent=2))
+        for scenario in (self.scenario_api, self.scenario_ceiling, self.scenario_store):
+            scenario()
+            self.save_partial()
         out = {"date": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "mode": "smoke" if self.args.smoke else "full",
                "machine": machine, "load_average_at_end": os.getloadavg(), "note": self.args.note,
                "config": self.cfg, "scenarios": self.results}
         out["summary"] = summarise(out)
         print_table(out)
-        if self.args.out:
-            path = pathlib.Path(self.args.out)
-        else:
-            path = HERE / "results" / f"{started.strftime('%Y-%m-%d')}-{machine['host']}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out, indent=2) + "\n")
         log(f"wrote {path}")
         shutil.rmtree(self.tmp, ignore_errors=True)
