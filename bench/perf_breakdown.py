@@ -17,11 +17,12 @@ import sys
 SEMANTIC = [
     ("signing (Ed25519)", re.compile(r"ed25519|ED25519|x25519|\bfe51_|\bfe_|\bge_|\bsc_reduce|\bsc_muladd|sign_lease_token|DigestSign")),
     ("audit chain (canonical JSON, SHA-256)", re.compile(r"canonical|audit_event_hash|utf16_less|append_string|append_audit")),
+    ("SQLite (incl. its pread/pwrite/fsync)", re.compile(r"sqlite3|sqlite")),
+    ("JSON (nlohmann)", re.compile(r"nlohmann|basic_json")),
     ("hashing (SHA-256: token check)", re.compile(r"sha256|SHA256|sha512|SHA512")),
-    ("SQLite", re.compile(r"sqlite3|sqlite")),
-    ("JSON (nlohmann, canonical form)", re.compile(r"nlohmann|canonical_json|basic_json")),
-    ("TLS (record layer, AES-GCM)", re.compile(r"aesni|gcm|GCM|chacha|poly1305|ssl3_|SSL_|tls1_|tls_|ossl_statem|ssl_|BIO_|engine<")),
-    ("HTTP (Beast parser, router)", re.compile(r"boost::beast|Router|router")),
+    ("kernel: sockets, epoll, wakeups", re.compile(r"kernel\.kallsyms")),
+    ("TLS in user space (record layer, AES-GCM)", re.compile(r"aesni|gcm|GCM|chacha|poly1305|ssl3_|SSL_|tls1_|tls_|ossl_statem|ssl_|BIO_|libssl|libcrypto")),
+    ("HTTP and routes (Beast, router, handlers)", re.compile(r"boost::beast|boost::asio|Router|router|entitle::http")),
 ]
 GENERIC = [
     ("fsync (CPU part)", re.compile(r"fdatasync|fsync|ext4_sync|jbd2|blk_|submit_bio")),

@@ -315,6 +315,41 @@ http {{
         self.results["report_verify"] = {"large": self.report_verify(data), "small": verify_small}
         self.results["seeding"] = seeded
 
+    def profile(self):
+        """perf record -g on entitled during closed-loop checkout/release cycles;
+        prints the breakdown by component (bench/perf_breakdown.py)."""
+        c, hz, secs = self.cfg, 499, 10
+        self.make_license()
+        data = self.new_data("profile")
+        srv = Entitled(self.bin, data)
+        srv.start()
+        try:
+            hosts = self.tmp / "profile-hosts.txt"
+            self.bench_json("setup", *self.common(srv, data), "--admin-token-file", data / "admin.token",
+                            "--license", self.tmp / "license.jwt", "--hosts", c["hosts"], "--hosts-out", hosts)
+            load = subprocess.Popen([str(self.bin / "entitle-bench"), "load", *map(str, self.common(srv, data)),
+                                     "--hosts-file", str(hosts), "--workload", "cycle", "--connections",
+                                     str(c["connections"]), "--seconds", str(secs + 4), "--metrics"],
+                                    stdout=subprocess.PIPE, text=True)
+            time.sleep(2)
+            perf_data = pathlib.Path(self.args.profile) / "perf.data"
+            perf_data.parent.mkdir(parents=True, exist_ok=True)
+            # DWARF unwinding: Release builds keep no frame pointers.
+            subprocess.run(["perf", "record", "-F", str(hz), "--call-graph", "dwarf", "-p", str(srv.proc.pid),
+                            "-o", str(perf_data), "--", "sleep", str(secs)], check=True, capture_output=True)
+            result = json.loads(load.communicate()[0])
+        finally:
+            srv.stop()
+        script = subprocess.run(["perf", "script", "-i", str(perf_data)], capture_output=True, text=True).stdout
+        breakdown = subprocess.run([sys.executable, str(HERE / "perf_breakdown.py"), "--hz", str(hz), "--others"],
+                                   input=script, capture_output=True, text=True, check=True).stdout
+        print(f"load during the profile: {result['requests_per_second']:.0f} req/s, "
+              f"p99 {result['latency']['p99_ms']:.2f} ms, store {json.dumps(result.get('store'))}")
+        print(breakdown)
+        (perf_data.parent / "breakdown.txt").write_text(breakdown)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return 0
+
     def machine(self):
         cpu = ""
         for line in open("/proc/cpuinfo"):
@@ -468,9 +503,12 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="small counts, about a second per scenario")
     ap.add_argument("--out", help="results file (default bench/results/<date>-<host>.json)")
     ap.add_argument("--note", default="", help="a remark stored with the figures (e.g. other load on the machine)")
+    ap.add_argument("--profile", metavar="DIR",
+                    help="instead of the scenarios: profile checkout/release with perf, perf.data into DIR")
     args = ap.parse_args()
     os.umask(0o077)
-    return Bench(args).go()
+    bench = Bench(args)
+    return bench.profile() if args.profile else bench.go()
 
 
 if __name__ == "__main__":
