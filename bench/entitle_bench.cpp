@@ -6,8 +6,10 @@
 //   load           cycle / contend / renew load, closed or open loop
 //   verify-tokens  lease token verification by libentitle, per core
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -15,12 +17,9 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "common/https_client.hpp"
 #include "common/read_file.hpp"
@@ -77,7 +76,8 @@ HttpsClient client_for(const std::string& url, const std::string& ca) {
 }
 
 entitle::tools::HttpsResponse call(HttpsClient& c, std::string_view method, std::string_view path,
-                                   std::string_view body = {}, std::optional<std::string_view> bearer = {}) {
+                                   std::string_view body = {},
+                                   std::optional<std::string_view> bearer = {}) {
     auto r = c.request(method, path, body, body.empty() ? "" : "application/json", bearer);
     if (!r) die(fmt::format("{} {}: {}", method, path, r.error().message));
     return *r;
@@ -100,7 +100,8 @@ std::vector<SeededLease> read_leases(const std::string& path, std::size_t hosts)
     if (!in) die("cannot read " + path);
     SeededLease l;
     while (in >> l.host_index >> l.lease_id) {
-        if (l.host_index >= hosts) die(fmt::format("{}: host index {} past the hosts file", path, l.host_index));
+        if (l.host_index >= hosts)
+            die(fmt::format("{}: host index {} past the hosts file", path, l.host_index));
         out.push_back(l);
     }
     return out;
@@ -108,8 +109,12 @@ std::vector<SeededLease> read_leases(const std::string& path, std::size_t hosts)
 
 json latency_json(const LatencyHistogram& h) {
     auto ms = [](std::uint64_t us) { return static_cast<double>(us) / 1000.0; };
-    return {{"count", h.count()},          {"mean_ms", h.mean() / 1000.0},     {"p50_ms", ms(h.quantile(0.50))},
-            {"p90_ms", ms(h.quantile(0.90))}, {"p99_ms", ms(h.quantile(0.99))}, {"p999_ms", ms(h.quantile(0.999))},
+    return {{"count", h.count()},
+            {"mean_ms", h.mean() / 1000.0},
+            {"p50_ms", ms(h.quantile(0.50))},
+            {"p90_ms", ms(h.quantile(0.90))},
+            {"p99_ms", ms(h.quantile(0.99))},
+            {"p999_ms", ms(h.quantile(0.999))},
             {"max_ms", ms(h.max())}};
 }
 
@@ -153,7 +158,8 @@ int run_setup(const SetupArgs& a) {
     auto c = client_for(a.url, a.ca);
     if (!a.license.empty()) {
         const auto r = call(c, "POST", "/v1/licenses", read_text(a.license), admin);
-        if (r.status != 201 && r.status != 200) die(fmt::format("license import: {} {}", r.status, r.body));
+        if (r.status != 201 && r.status != 200)
+            die(fmt::format("license import: {} {}", r.status, r.body));
     }
     std::vector<std::string> lines(a.hosts);
     std::string first_config;
@@ -164,11 +170,13 @@ int run_setup(const SetupArgs& a) {
         threads.emplace_back([&] {
             auto cc = client_for(a.url, a.ca);
             for (std::size_t i; (i = next.fetch_add(1)) < a.hosts;) {
-                const json body = {{"name", fmt::format("{}-{}", a.prefix, i)}, {"region", a.region}};
+                const json body = {{"name", fmt::format("{}-{}", a.prefix, i)},
+                                   {"region", a.region}};
                 const auto r = call(cc, "POST", "/v1/hosts", body.dump(), admin);
                 if (r.status != 201) die(fmt::format("add host: {} {}", r.status, r.body));
                 const auto cfg = json::parse(r.body);
-                lines[i] = cfg.at("host_id").get<std::string>() + " " + cfg.at("host_token").get<std::string>() + "\n";
+                lines[i] = cfg.at("host_id").get<std::string>() + " " +
+                           cfg.at("host_token").get<std::string>() + "\n";
                 if (i == 0) {
                     std::lock_guard lock(m);
                     first_config = r.body;
@@ -185,7 +193,9 @@ int run_setup(const SetupArgs& a) {
         // One real checkout answer: the ceiling serves a body of exactly its size.
         const auto cfg = json::parse(first_config);
         const std::string token = cfg.at("host_token");
-        const json req = {{"request_id", "sample"}, {"feature", a.feature}, {"gpu", {{"uuid", "GPU-SAMPLE"}}},
+        const json req = {{"request_id", "sample"},
+                          {"feature", a.feature},
+                          {"gpu", {{"uuid", "GPU-SAMPLE"}}},
                           {"vgpu", {{"id", "vm-sample"}}}};
         const auto r = call(c, "POST", "/v1/leases", req.dump(), token);
         if (r.status != 201) die(fmt::format("sample checkout: {} {}", r.status, r.body));
@@ -200,7 +210,8 @@ int run_setup(const SetupArgs& a) {
 // ---- load -------------------------------------------------------------------
 
 struct LoadArgs {
-    std::string url, ca, hosts_file, leases_file, workload = "cycle", out, admin_token_file, check_entitlement;
+    std::string url, ca, hosts_file, leases_file, workload = "cycle", out, admin_token_file,
+                                                  check_entitlement;
     bool metrics = false;
     LoadOptions o;
 };
@@ -244,7 +255,8 @@ json check_entitlement(HttpsClient& c, const std::string& admin, const std::stri
     out["audit_oversubscription_denied"] = denied;
     out["audit_max_in_use"] = max_in_use;
     const auto count = out.value("count", json(nullptr));
-    out["limit_held"] = count.is_number() && max_in_use <= count.get<std::int64_t>() && overage == 0 &&
+    out["limit_held"] = count.is_number() && max_in_use <= count.get<std::int64_t>() &&
+                        overage == 0 &&
                         out.value("in_use", std::int64_t{-1}) <= count.get<std::int64_t>();
     return out;
 }
@@ -255,10 +267,14 @@ int run_load_command(LoadArgs& a) {
     a.o.host = parsed->host;
     a.o.port = parsed->port;
     a.o.ca_file = a.ca;
-    if (a.workload == "cycle") a.o.workload = Workload::cycle;
-    else if (a.workload == "contend") a.o.workload = Workload::contend;
-    else if (a.workload == "renew") a.o.workload = Workload::renew;
-    else die("workload must be cycle, contend or renew");
+    if (a.workload == "cycle")
+        a.o.workload = Workload::cycle;
+    else if (a.workload == "contend")
+        a.o.workload = Workload::contend;
+    else if (a.workload == "renew")
+        a.o.workload = Workload::renew;
+    else
+        die("workload must be cycle, contend or renew");
     a.o.hosts = read_hosts(a.hosts_file);
     if (a.o.workload == Workload::renew) {
         if (a.leases_file.empty()) die("renew needs --leases-file");
@@ -319,10 +335,13 @@ struct VerifyArgs {
 
 int run_verify(const VerifyArgs& a) {
     entitle_client* client = nullptr;
-    if (entitle_client_open(a.config.c_str(), &client) != ENTITLE_OK) die("cannot open " + a.config);
+    if (entitle_client_open(a.config.c_str(), &client) != ENTITLE_OK)
+        die("cannot open " + a.config);
     entitle_lease* lease = nullptr;
-    const auto st = entitle_checkout(client, a.feature.c_str(), "GPU-VERIFY", "vm-verify", nullptr, &lease);
-    if (st != ENTITLE_OK) die(fmt::format("checkout: {} {}", entitle_status_str(st), entitle_last_error(client)));
+    const auto st =
+        entitle_checkout(client, a.feature.c_str(), "GPU-VERIFY", "vm-verify", nullptr, &lease);
+    if (st != ENTITLE_OK)
+        die(fmt::format("checkout: {} {}", entitle_status_str(st), entitle_last_error(client)));
     const std::string token = lease->token;
     const std::string id = lease->lease_id;
     entitle_lease_free(lease);
@@ -344,7 +363,8 @@ int run_verify(const VerifyArgs& a) {
         ++n;
         if ((n & 255) == 0 && std::chrono::steady_clock::now() >= until) break;
     }
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double cpu = cpu_seconds() - cpu_start;
     (void)entitle_release(client, id.c_str());
     entitle_client_close(client);
@@ -368,13 +388,17 @@ int main(int argc, char** argv) {
     auto* setup = app.add_subcommand("setup", "import a license and add hosts through the API");
     setup->add_option("--url", s.url, "server URL")->required();
     setup->add_option("--ca", s.ca, "CA certificate")->required()->check(CLI::ExistingFile);
-    setup->add_option("--admin-token-file", s.admin_token_file)->required()->check(CLI::ExistingFile);
-    setup->add_option("--license", s.license, "license file to import first")->check(CLI::ExistingFile);
+    setup->add_option("--admin-token-file", s.admin_token_file)
+        ->required()
+        ->check(CLI::ExistingFile);
+    setup->add_option("--license", s.license, "license file to import first")
+        ->check(CLI::ExistingFile);
     setup->add_option("--hosts", s.hosts, "hosts to add")->check(CLI::Range(0, 100000));
     setup->add_option("--threads", s.threads, "parallel API clients")->check(CLI::Range(1, 64));
     setup->add_option("--prefix", s.prefix, "host name prefix");
     setup->add_option("--hosts-out", s.hosts_out, "write 'host_id token' lines here (0600)");
-    setup->add_option("--config-out", s.config_out, "write the first host's configuration file here (0600)");
+    setup->add_option("--config-out", s.config_out,
+                      "write the first host's configuration file here (0600)");
     setup->add_option("--sample-out", s.sample_out, "write one real checkout answer here");
     setup->add_option("--feature", s.feature, "feature of the sample checkout");
 
@@ -383,24 +407,31 @@ int main(int argc, char** argv) {
     load->add_option("--url", l.url)->required();
     load->add_option("--ca", l.ca)->required()->check(CLI::ExistingFile);
     load->add_option("--hosts-file", l.hosts_file)->required()->check(CLI::ExistingFile);
-    load->add_option("--leases-file", l.leases_file, "renew: 'host_index lease_id' lines")->check(CLI::ExistingFile);
+    load->add_option("--leases-file", l.leases_file, "renew: 'host_index lease_id' lines")
+        ->check(CLI::ExistingFile);
     load->add_option("--workload", l.workload, "cycle, contend or renew");
     load->add_option("--feature", l.o.feature);
     load->add_option("--connections", l.o.connections)->check(CLI::Range(1, 20000));
     load->add_option("--threads", l.o.threads, "client I/O threads")->check(CLI::Range(1, 64));
     load->add_option("--seconds", l.o.seconds, "time bound")->check(CLI::Range(0.1, 3600.0));
-    load->add_option("--max-requests", l.o.max_requests, "count bound")->check(CLI::Range(1, 1'000'000'000));
-    load->add_option("--rate", l.o.rate, "open loop: requests per second (0: closed loop)")->check(CLI::Range(0.0, 1e7));
+    load->add_option("--max-requests", l.o.max_requests, "count bound")
+        ->check(CLI::Range(1, 1'000'000'000));
+    load->add_option("--rate", l.o.rate, "open loop: requests per second (0: closed loop)")
+        ->check(CLI::Range(0.0, 1e7));
     load->add_flag("--once", l.o.once, "renew: each lease once, then stop");
-    load->add_flag("--metrics", l.metrics, "read the store's counters from /metrics before and after");
+    load->add_flag("--metrics", l.metrics,
+                   "read the store's counters from /metrics before and after");
     load->add_option("--admin-token-file", l.admin_token_file)->check(CLI::ExistingFile);
     load->add_option("--check-entitlement", l.check_entitlement,
                      "after the run, read in_use and the audit log's peak for this entitlement");
     load->add_option("--out", l.out, "also write the JSON here");
 
     VerifyArgs v;
-    auto* verify = app.add_subcommand("verify-tokens", "lease token verification by libentitle, one core");
-    verify->add_option("--config", v.config, "host configuration file")->required()->check(CLI::ExistingFile);
+    auto* verify =
+        app.add_subcommand("verify-tokens", "lease token verification by libentitle, one core");
+    verify->add_option("--config", v.config, "host configuration file")
+        ->required()
+        ->check(CLI::ExistingFile);
     verify->add_option("--feature", v.feature);
     verify->add_option("--seconds", v.seconds)->check(CLI::Range(0.1, 600.0));
     verify->add_option("--max", v.max, "count bound");

@@ -12,7 +12,7 @@
 namespace entitle::bench {
 
 class LatencyHistogram {
-public:
+  public:
     void record(std::uint64_t micros) {
         ++counts_[index_of(micros)];
         ++total_;
@@ -29,7 +29,9 @@ public:
 
     [[nodiscard]] std::uint64_t count() const { return total_; }
     [[nodiscard]] std::uint64_t max() const { return max_; }
-    [[nodiscard]] double mean() const { return total_ ? static_cast<double>(sum_) / static_cast<double>(total_) : 0; }
+    [[nodiscard]] double mean() const {
+        return total_ ? static_cast<double>(sum_) / static_cast<double>(total_) : 0;
+    }
 
     // The smallest recorded bucket value at or above quantile q (0..1), in us.
     [[nodiscard]] std::uint64_t quantile(double q) const {
@@ -43,7 +45,7 @@ public:
         return max_;
     }
 
-private:
+  private:
     static constexpr std::size_t kLinear = 128;
     static constexpr std::size_t kPerOctave = 64;
     static constexpr std::size_t kOctaves = 40;
@@ -51,7 +53,8 @@ private:
     static std::size_t index_of(std::uint64_t v) {
         if (v < kLinear) return static_cast<std::size_t>(v);
         const int e = std::bit_width(v) - 7;  // v >> e lies in [64, 128)
-        const auto idx = static_cast<std::size_t>(e) * kPerOctave + static_cast<std::size_t>(v >> e);
+        const auto idx =
+            static_cast<std::size_t>(e) * kPerOctave + static_cast<std::size_t>(v >> e);
         return std::min(idx, kLinear + kOctaves * kPerOctave - 1);
     }
     static std::uint64_t upper_of(std::size_t idx) {

@@ -1,19 +1,19 @@
 #include "load_generator.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <memory>
-#include <optional>
-#include <stdexcept>
-#include <thread>
-
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <fmt/format.h>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
 
 namespace entitle::bench {
 
@@ -59,21 +59,22 @@ std::string extract_lease_id(const std::string& body) {
 }
 
 class Connection : public std::enable_shared_from_this<Connection> {
-public:
+  public:
     Connection(Worker& w, std::size_t index, std::vector<std::size_t> leases)
         : w_(w), opt_(w.shared.options), index_(index), timer_(w.io), leases_(std::move(leases)) {
         if (opt_.rate > 0) {
             interval_ = std::chrono::duration_cast<Clock::duration>(
                 std::chrono::duration<double>(static_cast<double>(opt_.connections) / opt_.rate));
             // Spread the first requests over one interval instead of a burst.
-            due_ = w.shared.start + interval_ * static_cast<long>(index_) / static_cast<long>(opt_.connections);
+            due_ = w.shared.start +
+                   interval_ * static_cast<long>(index_) / static_cast<long>(opt_.connections);
         }
         step_ = opt_.workload == Workload::renew ? Step::renew : Step::checkout;
     }
 
     void start() { connect(); }
 
-private:
+  private:
     enum class Step { checkout, release, renew };
     using Stream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -88,12 +89,15 @@ private:
         const asio::ip::tcp::endpoint ep(asio::ip::make_address(opt_.host),
                                          static_cast<unsigned short>(std::stoi(opt_.port)));
         beast::get_lowest_layer(*stream_).expires_after(std::chrono::seconds(30));
-        beast::get_lowest_layer(*stream_).async_connect(ep, [self = shared_from_this()](beast::error_code ec) {
+        beast::get_lowest_layer(*stream_).async_connect(ep, [self = shared_from_this()](
+                                                                beast::error_code ec) {
             if (ec) return self->fail("connect", ec);
             self->stream_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec2) {
                 if (ec2) return self->fail("handshake", ec2);
                 ++self->w_.result.connects;
-                beast::get_lowest_layer(*self->stream_).socket().set_option(asio::ip::tcp::no_delay(true));
+                beast::get_lowest_layer(*self->stream_)
+                    .socket()
+                    .set_option(asio::ip::tcp::no_delay(true));
                 self->next();
             });
         });
@@ -120,7 +124,8 @@ private:
         if (step_ == Step::renew && leases_.empty()) return stop();
         if (opt_.once && step_ == Step::renew && pos_ >= leases_.size()) return stop();
         // Count bound: a release of a granted lease is always sent, never cut off.
-        if (step_ != Step::release && w_.shared.issued.fetch_add(1) >= opt_.max_requests) return stop();
+        if (step_ != Step::release && w_.shared.issued.fetch_add(1) >= opt_.max_requests)
+            return stop();
         if (opt_.rate > 0) {
             const auto now = Clock::now();
             if (due_ > now) {
@@ -169,15 +174,16 @@ private:
         req_.set(http::field::authorization, "Bearer " + opt_.hosts[host_].token);
         req_.prepare_payload();
         beast::get_lowest_layer(*stream_).expires_after(std::chrono::seconds(30));
-        http::async_write(*stream_, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            if (ec) return self->fail("write", ec);
-            self->res_ = {};
-            http::async_read(*self->stream_, self->buffer_, self->res_,
-                             [self](beast::error_code ec2, std::size_t) {
-                                 if (ec2) return self->fail("read", ec2);
-                                 self->on_answer();
-                             });
-        });
+        http::async_write(*stream_, req_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->fail("write", ec);
+                              self->res_ = {};
+                              http::async_read(*self->stream_, self->buffer_, self->res_,
+                                               [self](beast::error_code ec2, std::size_t) {
+                                                   if (ec2) return self->fail("read", ec2);
+                                                   self->on_answer();
+                                               });
+                          });
     }
 
     void on_answer() {
@@ -201,7 +207,8 @@ private:
                     if (opt_.workload == Workload::contend) {
                         const auto held = w_.shared.held.fetch_add(1) + 1;
                         auto seen = w_.shared.max_held.load();
-                        while (held > seen && !w_.shared.max_held.compare_exchange_weak(seen, held)) {
+                        while (held > seen &&
+                               !w_.shared.max_held.compare_exchange_weak(seen, held)) {
                         }
                     }
                     step_ = Step::release;
@@ -280,7 +287,8 @@ private:
 
 LoadResult run_load(const LoadOptions& options) {
     if (options.hosts.empty()) throw std::invalid_argument("no hosts to act for");
-    if (options.connections == 0 || options.threads == 0) throw std::invalid_argument("connections and threads must be > 0");
+    if (options.connections == 0 || options.threads == 0)
+        throw std::invalid_argument("connections and threads must be > 0");
     ssl::context tls(ssl::context::tls_client);
     tls.load_verify_file(options.ca_file);
     tls.set_verify_mode(ssl::verify_peer);
@@ -295,9 +303,11 @@ LoadResult run_load(const LoadOptions& options) {
     }
 
     Shared shared{options, Clock::now(), {}, {}};
-    shared.run_tag = fmt::format("b{:x}", std::chrono::system_clock::now().time_since_epoch().count());
+    shared.run_tag =
+        fmt::format("b{:x}", std::chrono::system_clock::now().time_since_epoch().count());
     std::vector<std::unique_ptr<Worker>> workers;
-    for (std::size_t t = 0; t < options.threads; ++t) workers.push_back(std::make_unique<Worker>(tls, shared));
+    for (std::size_t t = 0; t < options.threads; ++t)
+        workers.push_back(std::make_unique<Worker>(tls, shared));
     shared.start = Clock::now();
     shared.deadline = shared.start + std::chrono::duration_cast<Clock::duration>(
                                          std::chrono::duration<double>(options.seconds));

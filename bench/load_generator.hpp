@@ -44,19 +44,19 @@ struct LoadOptions {
     std::size_t threads = 1;
     double seconds = 10;
     std::uint64_t max_requests = 10'000'000;
-    double rate = 0;     // open loop: requests per second over all connections; 0 = closed loop
-    bool once = false;   // renew: each lease once, then stop
+    double rate = 0;    // open loop: requests per second over all connections; 0 = closed loop
+    bool once = false;  // renew: each lease once, then stop
     std::vector<HostCredential> hosts;
     std::vector<SeededLease> leases;
 };
 
 struct LoadResult {
     double elapsed_seconds = 0;
-    std::uint64_t requests = 0;        // answered with the expected status
-    std::uint64_t cycles = 0;          // checkout+release pairs (cycle), grants (contend), renewals (renew)
-    std::uint64_t refused = 0;         // contend: 409 oversubscribed
-    std::uint64_t connects = 0;        // TLS connections opened
-    std::uint64_t max_held = 0;        // contend: most leases this client held at once
+    std::uint64_t requests = 0;  // answered with the expected status
+    std::uint64_t cycles = 0;  // checkout+release pairs (cycle), grants (contend), renewals (renew)
+    std::uint64_t refused = 0;                    // contend: 409 oversubscribed
+    std::uint64_t connects = 0;                   // TLS connections opened
+    std::uint64_t max_held = 0;                   // contend: most leases this client held at once
     std::map<std::string, std::uint64_t> errors;  // "status 503", "connect: ...", ...
     LatencyHistogram all, checkout, release, renew;
     [[nodiscard]] std::uint64_t error_count() const;

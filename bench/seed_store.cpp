@@ -6,18 +6,18 @@
 // adds hosts and leases that nobody asked for.
 //
 //   entitle-bench-seed --db DIR/entitle.db --kid KID --hosts 1000 --hosts-out hosts.txt
-//   entitle-bench-seed --db DIR/entitle.db --kid KID --hosts-in hosts.txt --leases 1000000 --leases-out leases.txt
-//   entitle-bench-seed --db DIR/entitle.db --kid KID --hosts-in hosts.txt --cycles 2000000
+//   entitle-bench-seed --db DIR/entitle.db --kid KID --hosts-in hosts.txt --leases 1000000
+//   --leases-out leases.txt entitle-bench-seed --db DIR/entitle.db --kid KID --hosts-in hosts.txt
+//   --cycles 2000000
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "core/access_token.hpp"
 #include "core/checkout.hpp"
@@ -39,13 +39,14 @@ using namespace entitle;
 }
 
 std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
 // Appends to a file of secrets (host tokens), created 0600.
 class SecretAppender {
-public:
+  public:
     explicit SecretAppender(const std::string& path) {
         if (path.empty()) return;
         fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -64,12 +65,13 @@ public:
         }
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
 struct Args {
-    std::string db, kid, hosts_in, hosts_out, leases_out, feature = "vWS", region = "eu-west", prefix = "seed";
+    std::string db, kid, hosts_in, hosts_out, leases_out, feature = "vWS", region = "eu-west",
+                                                          prefix = "seed";
     std::size_t hosts = 0, leases = 0, cycles = 0, batch = 5000;
     std::int64_t lease_seconds = 3600;
 };
@@ -100,20 +102,25 @@ std::vector<SeedHost> read_hosts(const std::string& path, const std::string& reg
 int main(int argc, char** argv) {
     Args a;
     CLI::App app{"entitle-bench-seed: bulk hosts, leases and audit history through the store code"};
-    app.add_option("--db", a.db, "the store (DIR/entitle.db) of a stopped server")->required()->check(CLI::ExistingFile);
+    app.add_option("--db", a.db, "the store (DIR/entitle.db) of a stopped server")
+        ->required()
+        ->check(CLI::ExistingFile);
     app.add_option("--kid", a.kid, "lease-signing key id to record on the leases")->required();
     app.add_option("--hosts", a.hosts, "hosts to add")->check(CLI::Range(0, 10'000'000));
     app.add_option("--hosts-out", a.hosts_out, "append 'host_id token' lines here (0600)");
-    app.add_option("--hosts-in", a.hosts_in, "hosts to act for (written by --hosts-out or entitle-bench setup)");
+    app.add_option("--hosts-in", a.hosts_in,
+                   "hosts to act for (written by --hosts-out or entitle-bench setup)");
     app.add_option("--leases", a.leases, "active leases to check out, round-robin over the hosts")
         ->check(CLI::Range(0, 100'000'000));
     app.add_option("--leases-out", a.leases_out, "append 'host_index lease_id' lines here");
-    app.add_option("--cycles", a.cycles, "checkouts released at once (audit history)")->check(CLI::Range(0, 100'000'000));
+    app.add_option("--cycles", a.cycles, "checkouts released at once (audit history)")
+        ->check(CLI::Range(0, 100'000'000));
     app.add_option("--feature", a.feature);
     app.add_option("--region", a.region);
     app.add_option("--prefix", a.prefix, "host name and request id prefix (unique per seeding)");
     app.add_option("--lease-seconds", a.lease_seconds)->check(CLI::Range(60, 86400 * 365));
-    app.add_option("--batch", a.batch, "operations per write unit")->check(CLI::Range(1, 1'000'000));
+    app.add_option("--batch", a.batch, "operations per write unit")
+        ->check(CLI::Range(1, 1'000'000));
     CLI11_PARSE(app, argc, argv);
 
     auto opened = store::Store::open(a.db);
@@ -140,19 +147,28 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < n; ++i) {
             const auto token = mint_access_token();
             SeedHost h;
-            h.record = {"h_" + crypto::base64url_encode(crypto::random_bytes(9)), fmt::format("{}-{}", a.prefix, done + i),
-                        a.region, token.id, now_ms() / 1000, std::nullopt};
+            h.record = {"h_" + crypto::base64url_encode(crypto::random_bytes(9)),
+                        fmt::format("{}-{}", a.prefix, done + i),
+                        a.region,
+                        token.id,
+                        now_ms() / 1000,
+                        std::nullopt};
             h.actor = token.id;
             made.emplace_back(std::move(h), token);
         }
         auto r = st.write_and_wait([&](store::Connection& c) -> Result<void> {
             const auto t = now_ms();
             for (auto& [h, token] : made) {
-                store::insert_token(c, {h.record.token_id, Role::host, "host " + h.record.name, token.hash, t / 1000,
-                                        std::nullopt, std::nullopt});
+                store::insert_token(c, {h.record.token_id, Role::host, "host " + h.record.name,
+                                        token.hash, t / 1000, std::nullopt, std::nullopt});
                 store::insert_host(c, h.record);
-                store::append_audit(c, {t, "host_added", "system", h.record.id,
-                                        {{"host", h.record.id}, {"name", h.record.name}, {"region", h.record.region}}});
+                store::append_audit(c, {t,
+                                        "host_added",
+                                        "system",
+                                        h.record.id,
+                                        {{"host", h.record.id},
+                                         {"name", h.record.name},
+                                         {"region", h.record.region}}});
             }
             return {};
         });
@@ -183,13 +199,16 @@ int main(int argc, char** argv) {
                     req.gpu_uuid = fmt::format("GPU-{}-{}", hi, k / hosts.size() % 64);
                     req.vgpu_id = fmt::format("vm-{}-{}", a.prefix, k);
                     const auto t = now_ms();
-                    auto out = store::checkout_lease(c, {hosts[hi].record, req, checkout_fingerprint(req),
-                                                         hosts[hi].actor, t, a.lease_seconds, a.kid});
+                    auto out =
+                        store::checkout_lease(c, {hosts[hi].record, req, checkout_fingerprint(req),
+                                                  hosts[hi].actor, t, a.lease_seconds, a.kid});
                     if (out.kind != store::CheckoutOutcome::Kind::granted) {
-                        return std::unexpected(out.error.value_or(Error{ErrorCode::conflict, "not granted"}));
+                        return std::unexpected(
+                            out.error.value_or(Error{ErrorCode::conflict, "not granted"}));
                     }
                     if (release) {
-                        if (auto e = store::release_lease(c, out.lease.id, hosts[hi].record.id, hosts[hi].actor, t)) {
+                        if (auto e = store::release_lease(c, out.lease.id, hosts[hi].record.id,
+                                                          hosts[hi].actor, t)) {
                             return std::unexpected(*e);
                         }
                     } else {
@@ -205,9 +224,10 @@ int main(int argc, char** argv) {
     };
     run(a.leases, false);
     run(a.cycles, true);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::cout << fmt::format(R"({{"hosts_added":{},"leases":{},"cycles":{},"seconds":{:.1f}}})", a.hosts, a.leases,
-                             a.cycles, secs)
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::cout << fmt::format(R"({{"hosts_added":{},"leases":{},"cycles":{},"seconds":{:.1f}}})",
+                             a.hosts, a.leases, a.cycles, secs)
               << "\n";
     return 0;
 }
