@@ -37,7 +37,7 @@ struct StoreOptions {
     std::size_t max_batch = 512;  // units per commit at most
     // The SQLite VFS every connection opens through; empty: the default one.
     // Tests name the fault-injecting VFS (store/fault_vfs.hpp) here.
-    std::string vfs;
+    std::string vfs{};
 };
 
 struct StoreStats {
