@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/init_command.hpp"
+#include "app/restore_command.hpp"
 #include "app/rotate_key_command.hpp"
 #include "app/serve_command.hpp"
 
@@ -98,6 +99,14 @@ int main(int argc, char** argv) {
     auto* rotate_cmd = app.add_subcommand("rotate-key", "retire the lease-signing key and make a new one (restart to use it)");
     rotate_cmd->add_option("--data", rotate_dir, "data directory")->required();
 
+    entitle::app::RestoreOptions restore;
+    auto* restore_cmd = app.add_subcommand(
+        "restore", "install a backup as the store of a data directory (refused while a server runs on it)");
+    restore_cmd->add_option("--data", restore.data_dir, "data directory made by `entitled init`")->required();
+    restore_cmd->add_option("--from", restore.from, "backup file (entitlectl backup)")->required();
+    restore_cmd->add_flag("--force", restore.force,
+                          "replace a store that already holds data (kept as entitle.db.<time>.bak)");
+
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_level);
 
@@ -106,6 +115,8 @@ int main(int argc, char** argv) {
         result = entitle::app::run_init(init);
     } else if (*rotate_cmd) {
         result = entitle::app::run_rotate_key(rotate_dir);
+    } else if (*restore_cmd) {
+        result = entitle::app::run_restore(restore);
     } else {
         lim.read_timeout = std::chrono::milliseconds(read_timeout_ms);
         lim.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);

@@ -17,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "app/data_dir.hpp"
+#include "app/data_dir_lock.hpp"
+#include "app/store_options.hpp"
 #include "crypto/ed25519.hpp"
 #include "crypto/jwk.hpp"
 #include "http/authenticator.hpp"
@@ -109,7 +111,10 @@ Result<void> run_serve(const ServeOptions& options) {
     auto tls = http::make_server_tls_context(cert_file, key_file);
     if (!tls) return std::unexpected(tls.error());
 
-    auto store = store::Store::open(dir.store().string());
+    // One server per data directory; `entitled restore` checks the same lock.
+    auto dir_lock = lock_data_dir(dir);
+    if (!dir_lock) return std::unexpected(dir_lock.error());
+    auto store = store::Store::open(dir.store().string(), serve_store_options());
     if (!store) return std::unexpected(store.error());
     auto server_id = (*store)->read([](store::Connection& c) -> Result<std::string> {
         return store::get_meta(c, "server_id").value_or("entitled");

@@ -1,6 +1,13 @@
 #include "http/audit_routes.hpp"
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include "http/pagination.hpp"
 #include "store/audit_log.hpp"
@@ -12,9 +19,34 @@ void register_audit_routes(Router& router, store::Store& store) {
     // its own thread so the I/O threads keep serving while it is copied.
     router.add(bhttp::verb::get, "/v1/backup", requires_role(Role::admin), [&store](RequestContext&, Reply reply) {
         std::thread([&store, reply = std::move(reply)]() mutable {
-            auto bytes = store.backup_bytes();
-            if (!bytes) return reply(error_response(bytes.error()));
-            auto res = text_response(bhttp::status::ok, std::move(*bytes), "application/vnd.sqlite3");
+            // The copy is made on disk, next to the store, a few MB at a time;
+            // only the finished file is held in memory for the answer (once,
+            // not the three times an in-memory copy and its serialisation took).
+            static std::atomic<unsigned> serial{0};
+            const auto temp = std::filesystem::path(store.path()).parent_path() /
+                              fmt::format(".backup-{}-{}.db", ::getpid(), serial.fetch_add(1));
+            struct Remove {
+                std::filesystem::path p;
+                ~Remove() {
+                    std::error_code ec;
+                    std::filesystem::remove(p, ec);
+                }
+            } remove{temp};
+            if (auto r = store.backup_to_file(temp.string()); !r) return reply(error_response(r.error()));
+            std::string bytes;
+            {
+                std::ifstream in(temp, std::ios::binary);
+                std::error_code ec;
+                const auto size = std::filesystem::file_size(temp, ec);
+                if (!in || ec) {
+                    return reply(error_response({ErrorCode::unavailable, "backup: cannot read the copy"}));
+                }
+                bytes.resize(static_cast<std::size_t>(size));
+                if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+                    return reply(error_response({ErrorCode::unavailable, "backup: cannot read the copy"}));
+                }
+            }
+            auto res = text_response(bhttp::status::ok, std::move(bytes), "application/vnd.sqlite3");
             res.set(bhttp::field::content_disposition, "attachment; filename=\"entitle-backup.db\"");
             reply(std::move(res));
         }).detach();

@@ -17,6 +17,9 @@ Response error_response(const Error& error) {
         {"error", {{"code", error.code_name()}, {"message", error.message}}}};
     auto res = json_response(static_cast<bhttp::status>(error.http_status()), body);
     if (error.code == ErrorCode::unauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
+    // A store that cannot write usually recovers within seconds (space freed,
+    // disk back); a hint keeps retrying clients from spinning.
+    if (error.code == ErrorCode::unavailable) res.set(bhttp::field::retry_after, "1");
     return res;
 }
 

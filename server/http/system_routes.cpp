@@ -25,8 +25,12 @@ std::string store_metrics(const store::StoreStats& s) {
         "entitle_store_commit_seconds_total {:.6f}\n"
         "# HELP entitle_store_max_batch Largest group-commit batch so far.\n"
         "# TYPE entitle_store_max_batch gauge\n"
-        "entitle_store_max_batch {}\n",
-        s.commits, s.units, s.failed_commits, s.commit_seconds, s.max_batch);
+        "entitle_store_max_batch {}\n"
+        "# HELP entitle_store_writes_failing 1 while the last write batch failed for a disk reason "
+        "(full, I/O error, read-only).\n"
+        "# TYPE entitle_store_writes_failing gauge\n"
+        "entitle_store_writes_failing {}\n",
+        s.commits, s.units, s.failed_commits, s.commit_seconds, s.max_batch, s.writes_failing ? 1 : 0);
 }
 
 // Live usage from the store: one indexed pass over the active leases.
@@ -63,6 +67,12 @@ void register_system_routes(Router& router, SystemRoutesDeps deps) {
     router.add_sync(bhttp::verb::get, "/healthz", public_route, [&store = deps.store](RequestContext&) {
         if (!store.healthy()) {
             return error_response({ErrorCode::unavailable, "the store does not answer"});
+        }
+        // Still 200 while writes fail: the server reads, verifies and answers,
+        // and a load balancer that pulled it would only move the full disk's
+        // problem elsewhere. The body tells a monitor.
+        if (store.stats().writes_failing) {
+            return json_response(bhttp::status::ok, {{"status", "degraded"}, {"store_writes", "failing"}});
         }
         return json_response(bhttp::status::ok, {{"status", "ok"}});
     });

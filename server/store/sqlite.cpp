@@ -5,10 +5,15 @@
 namespace entitle::store {
 
 Error to_error(const StoreError& e) {
+    // The message says why for the operator reading a client's log; the
+    // code tells the client to retry.
     switch (e.code & 0xff) {
         case SQLITE_FULL:
+            return Error{ErrorCode::unavailable, "the store cannot write: the disk is full; retry later"};
         case SQLITE_IOERR:
+            return Error{ErrorCode::unavailable, "the store cannot write: disk I/O error; retry later"};
         case SQLITE_READONLY:
+            return Error{ErrorCode::unavailable, "the store cannot write: it is read-only; retry later"};
         case SQLITE_BUSY:
         case SQLITE_LOCKED:
         case SQLITE_CANTOPEN:
@@ -18,7 +23,7 @@ Error to_error(const StoreError& e) {
     }
 }
 
-Connection::Connection(const std::string& path, Mode mode) : path_(path) {
+Connection::Connection(const std::string& path, Mode mode, const char* vfs) : path_(path) {
     int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     switch (mode) {
         case Mode::read_write_create: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
@@ -26,7 +31,7 @@ Connection::Connection(const std::string& path, Mode mode) : path_(path) {
         case Mode::read_only: flags |= SQLITE_OPEN_READONLY; break;
     }
     sqlite3* db = nullptr;
-    const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+    const int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs);
     db_.reset(db);  // sqlite3_open_v2 may return a handle even on failure
     if (rc != SQLITE_OK) {
         const std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);

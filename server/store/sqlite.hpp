@@ -93,8 +93,9 @@ class Connection {
 public:
     enum class Mode { read_write_create, read_write, read_only };
 
-    // Opens (and with read_write_create creates) the database file. Throws StoreError.
-    Connection(const std::string& path, Mode mode);
+    // Opens (and with read_write_create creates) the database file through
+    // the VFS named `vfs` (null: the default one). Throws StoreError.
+    Connection(const std::string& path, Mode mode, const char* vfs = nullptr);
     Connection(Connection&&) noexcept = default;
     Connection& operator=(Connection&&) noexcept = default;
     ~Connection();

@@ -3,6 +3,10 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <optional>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -11,6 +15,18 @@
 namespace entitle::store {
 
 namespace {
+
+// The disk or file system refused: full, failing or read-only.
+bool is_disk_fault(const StoreError& e) {
+    switch (e.code & 0xff) {
+        case SQLITE_FULL:
+        case SQLITE_IOERR:
+        case SQLITE_READONLY:
+            return true;
+        default:
+            return false;
+    }
+}
 
 void configure_writer(Connection& c) {
     c.exec("PRAGMA journal_mode = WAL");
@@ -29,8 +45,9 @@ Result<std::unique_ptr<Store>> Store::open_impl(const std::string& path, bool cr
                     fmt::format("no store at {}: run `entitled init` first", path));
     }
     try {
-        Connection conn(path, create ? Connection::Mode::read_write_create
-                                     : Connection::Mode::read_write);
+        Connection conn(path,
+                        create ? Connection::Mode::read_write_create : Connection::Mode::read_write,
+                        options.vfs.empty() ? nullptr : options.vfs.c_str());
         auto version = migrate(conn, embedded_migrations());
         if (!version) return std::unexpected(version.error());
         configure_writer(conn);
@@ -49,7 +66,18 @@ Result<std::unique_ptr<Store>> Store::create(const std::string& path, StoreOptio
 }
 
 Store::Store(std::string path, Connection writer, StoreOptions options)
-    : path_(std::move(path)), options_(options), writer_conn_(std::move(writer)) {
+    : path_(std::move(path)), options_(std::move(options)), writer_conn_(std::move(writer)) {
+    // Checkpoints run by hand after a successful COMMIT (checkpoint_if_due):
+    // SQLite's automatic one runs inside COMMIT and reports its own failure
+    // (disk full while copying pages back) as the COMMIT's, which would turn
+    // a durable write into an error answer.
+    sqlite3_wal_hook(
+        writer_conn_.raw(),
+        [](void* self, sqlite3*, const char*, int frames) {
+            static_cast<Store*>(self)->wal_frames_ = frames;
+            return SQLITE_OK;
+        },
+        this);
     writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -120,9 +148,16 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
         c.exec("BEGIN IMMEDIATE");
     } catch (const StoreError& e) {
         failed_commits_.fetch_add(1, std::memory_order_relaxed);
+        if (is_disk_fault(e)) writes_failing_.store(true, std::memory_order_relaxed);
         for (auto& [work, done] : batch) done(std::unexpected(to_error(e)));
         return;
     }
+    // A disk fault inside a unit (a page spill to the WAL that failed) may
+    // already have rolled the whole transaction back: the batch stops there
+    // and every unit of it fails, instead of committing on top of an unknown
+    // state.
+    std::optional<Error> batch_error;
+    bool batch_disk_fault = false;
     for (auto& [work, done] : batch) {
         try {
             c.exec("SAVEPOINT unit");
@@ -130,6 +165,11 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
             try {
                 r = work(c);
             } catch (const StoreError& e) {
+                if (is_disk_fault(e)) {
+                    batch_error = to_error(e);
+                    batch_disk_fault = true;
+                    break;
+                }
                 r = std::unexpected(to_error(e));
             } catch (const std::exception& e) {
                 r = fail(ErrorCode::internal, fmt::format("write failed: {}", e.what()));
@@ -139,31 +179,54 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
             outcomes.push_back(std::move(r));
         } catch (const StoreError& e) {
             // The savepoint machinery itself failed: the transaction is unusable.
-            outcomes.push_back(std::unexpected(to_error(e)));
+            batch_error = to_error(e);
+            batch_disk_fault = is_disk_fault(e);
             break;
         }
     }
     bool committed = false;
-    Error commit_error{ErrorCode::unavailable, "the store cannot accept writes right now; retry"};
-    if (outcomes.size() == batch.size()) {
+    Error commit_error = batch_error.value_or(
+        Error{ErrorCode::unavailable, "the store cannot accept writes right now; retry"});
+    bool disk_fault = batch_disk_fault;
+    if (!batch_error && outcomes.size() == batch.size()) {
         try {
             c.exec("COMMIT");
             committed = true;
         } catch (const StoreError& e) {
             commit_error = to_error(e);
+            disk_fault = is_disk_fault(e);
         }
     }
     if (!committed) {
+        // After SQLITE_FULL or an I/O error SQLite may or may not have rolled
+        // back already; a ROLLBACK of what is left brings the connection back
+        // to autocommit so that the next batch starts clean. If the frames of
+        // a failed COMMIT reached the WAL before its fsync failed, the
+        // wal-index never points at them and the next commit overwrites them.
         if (!sqlite3_get_autocommit(c.raw())) {
             sqlite3_exec(c.raw(), "ROLLBACK", nullptr, nullptr, nullptr);  // best effort
         }
         failed_commits_.fetch_add(1, std::memory_order_relaxed);
+        if (disk_fault) writes_failing_.store(true, std::memory_order_relaxed);
         for (auto& [work, done] : batch) done(std::unexpected(commit_error));
         return;
     }
+    writes_failing_.store(false, std::memory_order_relaxed);
+    checkpoint_if_due();
     commits_.fetch_add(1, std::memory_order_relaxed);
     units_.fetch_add(batch.size(), std::memory_order_relaxed);
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].second(std::move(outcomes[i]));
+}
+
+void Store::checkpoint_if_due() {
+    // SQLite's default threshold. A checkpoint that fails (disk full while
+    // writing pages back) leaves the WAL as it was: nothing is lost, the
+    // next commit tries again.
+    constexpr int checkpoint_frames = 1000;
+    if (wal_frames_ < checkpoint_frames) return;
+    const int rc = sqlite3_wal_checkpoint_v2(writer_conn_.raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                             nullptr, nullptr);
+    if (rc == SQLITE_OK) wal_frames_ = 0;
 }
 
 Store::ReaderLease Store::acquire_reader() {
@@ -175,7 +238,7 @@ Store::ReaderLease Store::acquire_reader() {
             return ReaderLease(*this, std::move(c));
         }
     }
-    auto c = std::make_unique<Connection>(path_, Connection::Mode::read_only);
+    auto c = std::make_unique<Connection>(path_, Connection::Mode::read_only, vfs());
     return ReaderLease(*this, std::move(c));
 }
 
@@ -184,25 +247,43 @@ void Store::release_reader(std::unique_ptr<Connection> conn) {
     idle_readers_.push_back(std::move(conn));
 }
 
-Result<std::string> Store::backup_bytes() {
+Result<void> Store::backup_to_file(const std::string& dest) {
     try {
-        Connection source(path_, Connection::Mode::read_only);
-        Connection copy(":memory:", Connection::Mode::read_write_create);
+        {
+            // Created here so that the copy (token hashes, license files) is
+            // 0600 from its first byte, whatever the umask.
+            std::error_code ec;
+            std::filesystem::remove(dest, ec);
+            const int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd < 0) return fail(ErrorCode::unavailable, fmt::format("backup: cannot create {}", dest));
+            ::close(fd);
+        }
+        Connection source(path_, Connection::Mode::read_only, vfs());
+        // One read transaction for the whole copy: every step reads the same
+        // snapshot, so commits meanwhile neither show up half nor restart it.
+        source.exec("BEGIN");
+        source.cached("SELECT count(*) FROM sqlite_schema").step();
+        Connection copy(dest, Connection::Mode::read_write);
         sqlite3_backup* b = sqlite3_backup_init(copy.raw(), "main", source.raw(), "main");
         if (!b) copy.throw_error(sqlite3_errcode(copy.raw()), "backup init");
-        int rc = sqlite3_backup_step(b, -1);  // everything, from one read snapshot
+        int rc = SQLITE_OK;
+        // A few MB per step keeps the page cache, and so the memory, small.
+        constexpr int pages_per_step = 1024;
+        while ((rc = sqlite3_backup_step(b, pages_per_step)) == SQLITE_OK || rc == SQLITE_BUSY ||
+               rc == SQLITE_LOCKED) {
+            if (rc != SQLITE_OK) sqlite3_sleep(10);
+        }
         sqlite3_backup_finish(b);
         if (rc != SQLITE_DONE) copy.throw_error(rc, "backup");
-        sqlite3_int64 size = 0;
-        unsigned char* bytes = sqlite3_serialize(copy.raw(), "main", &size, 0);
-        if (!bytes) return fail(ErrorCode::internal, "backup: cannot serialise the copy");
-        std::string out(reinterpret_cast<const char*>(bytes), static_cast<std::size_t>(size));
-        sqlite3_free(bytes);
-        // File format bytes 18/19: 1 = rollback journal, 2 = WAL. The copy is
-        // one self-contained file, readable without -wal/-shm companions.
-        if (out.size() >= 20) out[18] = out[19] = 1;
-        return out;
+        sqlite3_exec(source.raw(), "COMMIT", nullptr, nullptr, nullptr);
+        // A self-contained file in rollback-journal mode, readable without
+        // -wal/-shm companions; the change is committed with a sync.
+        copy.exec("PRAGMA journal_mode = DELETE");
+        copy.exec("PRAGMA synchronous = FULL");
+        return {};
     } catch (const StoreError& e) {
+        std::error_code ec;
+        std::filesystem::remove(dest, ec);
         return std::unexpected(to_error(e));
     }
 }
@@ -219,7 +300,8 @@ StoreStats Store::stats() const {
     return StoreStats{commits_.load(std::memory_order_relaxed), units_.load(std::memory_order_relaxed),
                       failed_commits_.load(std::memory_order_relaxed),
                       static_cast<double>(commit_nanos_.load(std::memory_order_relaxed)) / 1e9,
-                      max_batch_.load(std::memory_order_relaxed)};
+                      max_batch_.load(std::memory_order_relaxed),
+                      writes_failing_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace entitle::store

@@ -35,6 +35,9 @@ namespace entitle::store {
 
 struct StoreOptions {
     std::size_t max_batch = 512;  // units per commit at most
+    // The SQLite VFS every connection opens through; empty: the default one.
+    // Tests name the fault-injecting VFS (store/fault_vfs.hpp) here.
+    std::string vfs{};
 };
 
 struct StoreStats {
@@ -43,6 +46,7 @@ struct StoreStats {
     std::uint64_t failed_commits = 0; // commits the disk refused
     double commit_seconds = 0;        // time spent in batches (work + COMMIT + fsync)
     std::uint64_t max_batch = 0;      // largest batch so far
+    bool writes_failing = false;      // the last batch failed for a disk/store reason
 };
 
 class Store {
@@ -76,10 +80,12 @@ public:
     auto read(Fn&& fn) -> decltype(fn(std::declval<Connection&>()));
 
     // A consistent copy of the whole store taken online (SQLite backup API on
-    // a read snapshot; the writer is not blocked), as the bytes of a
-    // self-contained SQLite file in rollback-journal mode. Blocks the caller
+    // one read snapshot; the writer is not blocked), written to the new file
+    // `dest` (mode 0600, replaced if present) a few MB at a time so memory
+    // stays small whatever the store's size: a self-contained SQLite file in
+    // rollback-journal mode, synced before this returns. Blocks the caller
     // for the copy: run it off the I/O threads.
-    [[nodiscard]] Result<std::string> backup_bytes();
+    [[nodiscard]] Result<void> backup_to_file(const std::string& dest);
 
     // True when a read connection answers `SELECT 1`.
     [[nodiscard]] bool healthy();
@@ -92,6 +98,10 @@ private:
                                                     StoreOptions options);
     void writer_loop();
     void run_batch(std::vector<std::pair<Work, Done>>& batch);
+    void checkpoint_if_due();
+    [[nodiscard]] const char* vfs() const noexcept {
+        return options_.vfs.empty() ? nullptr : options_.vfs.c_str();
+    }
 
     class ReaderLease;
     ReaderLease acquire_reader();
@@ -111,6 +121,8 @@ private:
 
     std::atomic<std::uint64_t> commits_{0}, units_{0}, failed_commits_{0}, max_batch_{0};
     std::atomic<std::uint64_t> commit_nanos_{0};
+    std::atomic<bool> writes_failing_{false};
+    int wal_frames_ = 0;  // writer thread only: WAL size after the last commit
     std::thread writer_;  // last: started after everything above exists
 };
 

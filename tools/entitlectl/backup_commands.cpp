@@ -38,6 +38,13 @@ Outcome<> backup(ApiSession& session, const BackupOptions& options) {
             "nothing written",
             bytes.size(), tools::terminal_safe(response->header("Content-Type").value_or("none"))));
     }
+    // Header bytes 68-71: PRAGMA application_id, big-endian; Entitle's is "Enti".
+    if (bytes.size() < 100 || bytes.substr(68, 4) != "Enti") {
+        return failed(fmt::format(
+            "the server's answer to GET /v1/backup is an SQLite file but not an Entitle store "
+            "({} bytes); nothing written",
+            bytes.size()));
+    }
     if (auto written = file->commit(bytes); !written) return failed(written.error());
     if (session.json_output()) {
         print_json({{"file", options.out}, {"bytes", bytes.size()}});

@@ -1,0 +1,37 @@
+// A testing aid: an SQLite VFS that wraps the platform's default one and
+// passes everything through, except that while a fault is armed it fails the
+// calls that change the files (xWrite, xSync, xTruncate) the way a full disk,
+// a failing disk or a file system remounted read-only would. It lets tests
+// drive the real SQLite through the failures the store must survive.
+//
+// The fault is armed either in-process (`set_fault`, for unit tests) or from
+// outside through a control file (`watch_fault_file`): its content is one of
+// `none`, `full`, `ioerr`, `readonly`, re-read at most every 50 ms while the
+// store writes. `entitled serve` installs the file watch only when the
+// environment variable ENTITLE_STORE_FAULT_FILE names a file.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace entitle::store {
+
+enum class Fault { none, full, ioerr, readonly };
+
+// The name under which the VFS is registered (never as the default VFS).
+inline constexpr const char* fault_vfs_name = "entitle-fault";
+
+// Registers the VFS once (thread-safe; later calls do nothing).
+void register_fault_vfs();
+
+void set_fault(Fault f) noexcept;
+[[nodiscard]] Fault current_fault() noexcept;
+
+// Makes the VFS follow the content of `path` (an unreadable or missing file
+// means `none`). Registers the VFS.
+void watch_fault_file(std::string path);
+
+[[nodiscard]] std::optional<Fault> parse_fault(std::string_view text);
+
+}  // namespace entitle::store

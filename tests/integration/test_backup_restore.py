@@ -1,0 +1,242 @@
+"""Backup and restore (docs/operations.md "Backup and restore"): `entitlectl
+backup` while four hosts run checkout/release load, `entitled restore` of
+that file into another data directory, a server started on it, and the
+restored store verified (audit chain through the API and with entitle-report
+--db, every lease acknowledged before the backup started present). Then the
+refusals: a live server on the directory, a store that holds data without
+--force, a file that is not SQLite, an SQLite file that is not an Entitle
+store, and a store whose audit row was edited (the message names the seq).
+"""
+import os
+import pathlib
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+from entitle_testlib import EntitledServer, bin_dir, entitled_bin
+from lease_helpers import (ISSUER_KID, Issuer, LeaseEnv, assert_chain_intact, checkout_body,
+                           entitlement)
+
+WORKERS = 4
+MAX_ITERATIONS = 20000
+BUDGET_SECONDS = 60
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("ENTITLE_") or k == "ENTITLE_BIN_DIR"}
+
+
+def run(args, timeout=120):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                          env=clean_env())
+
+
+def init(path):
+    r = run([entitled_bin(), "init", "--data", path])
+    assert r.returncode == 0, r.stderr
+    return pathlib.Path(path)
+
+
+def restore(data, backup, *extra):
+    return run([entitled_bin(), "restore", "--data", data, "--from", backup, *extra])
+
+
+def backup(server, out):
+    return run([bin_dir() / "entitlectl", "--server", server.url, "--token-file",
+                server.data_dir / "admin.token", "--ca", server.data_dir / "tls.crt",
+                "backup", "--out", out])
+
+
+@pytest.fixture
+def loaded(data_dir):
+    """A server with a license, hosts and some leases, stopped afterwards."""
+    issuer = Issuer.generate(ISSUER_KID)
+    issuer.trust(data_dir)
+    env = LeaseEnv(data_dir, issuer).start()
+    env.import_license([entitlement("bulk", count=100000)])
+    env.hosts = [env.add_host(name=f"backup-{n}") for n in range(WORKERS)]
+    yield env
+    env.stop()
+
+
+def test_backup_under_load_then_restore_into_a_fresh_directory(loaded, tmp_path):
+    env = loaded
+    started = time.monotonic()
+    lock = threading.Lock()
+    granted = {}  # lease id -> time acknowledged
+    released = {}
+    problems = []
+    stop = threading.Event()
+
+    def worker(n):
+        host = env.hosts[n]
+        conn = env.server.connection(timeout=10)
+        try:
+            for i in range(MAX_ITERATIONS):
+                if stop.is_set() or time.monotonic() - started > BUDGET_SECONDS:
+                    return
+                body = checkout_body(request_id=f"b{n}-{i}", gpu=f"GPU-{n}", vgpu=f"vm-{n}-{i}")
+                r = env.server.request("POST", "/v1/leases", body, token=host.token, conn=conn)
+                if r.status != 201:
+                    with lock:
+                        problems.append(r)
+                    return
+                lease_id = r.json()["lease_id"]
+                with lock:
+                    granted[lease_id] = time.monotonic()
+                if i % 2:  # half of them stay active
+                    r = env.server.request("DELETE", f"/v1/leases/{lease_id}", token=host.token, conn=conn)
+                    if r.status != 204:
+                        with lock:
+                            problems.append(r)
+                        return
+                    with lock:
+                        released[lease_id] = time.monotonic()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(WORKERS)]
+    for t in threads:
+        t.start()
+    for _ in range(400):
+        if len(granted) >= 100 or time.monotonic() - started > 20:
+            break
+        time.sleep(0.05)
+    backup_started = time.monotonic()
+    out = tmp_path / "entitle-backup.db"
+    b = backup(env.server, out)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a worker hung"
+    assert problems == [], problems[:5]
+    assert b.returncode == 0, b.stderr
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    before = {lid for lid, t in granted.items() if t < backup_started}
+    ended_before = {lid for lid, t in released.items() if t < backup_started}
+    assert len(before) >= 1
+    # No backup temp file is left in the data directory.
+    assert [p.name for p in env.data_dir.iterdir() if p.name.startswith(".backup-")] == []
+
+    fresh = init(tmp_path / "restored")
+    r = restore(fresh, out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "chain intact" in r.stdout
+    assert oct((fresh / "entitle.db").stat().st_mode & 0o777) == "0o600"
+    # The fresh store had nothing recorded: it is replaced, and kept aside all the same.
+    assert len(list(fresh.glob("entitle.db.*.bak"))) == 1
+
+    report = run([bin_dir() / "entitle-report", "--db", fresh / "entitle.db", "verify"])
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith("intact: "), report.stdout
+
+    # The restored store carries the original server's tokens: `entitled init`
+    # registers this directory's admin token in it.
+    assert run([entitled_bin(), "init", "--data", fresh]).returncode == 0
+    shutil.copytree(env.data_dir / "issuers", fresh / "issuers", dirs_exist_ok=True)
+    server = EntitledServer(fresh).start()
+    try:
+        token = (fresh / "admin.token").read_text().strip()
+        health = server.request("GET", "/healthz")
+        assert health.status == 200, health
+        events = []
+        after = 0
+        for _ in range(1000):
+            page = server.request("GET", f"/v1/audit?after={after}&limit=10000", token=token).json()
+            events.extend(page["events"])
+            if page.get("next") is None:
+                break
+            after = page["next"]
+        assert_chain_intact(events)
+        granted_events = {e["subject"] for e in events if e["kind"] == "lease_granted"}
+        assert sorted(before - granted_events) == [], "a lease acknowledged before the backup is missing"
+    finally:
+        server.stop()
+    con = sqlite3.connect(f"file:{fresh / 'entitle.db'}?mode=ro", uri=True)
+    try:
+        rows = dict(con.execute("SELECT id, ended_at FROM leases").fetchall())
+    finally:
+        con.close()
+    assert sorted(before - set(rows)) == []
+    assert [lid for lid in ended_before if rows[lid] is None] == [], "a release before the backup is missing"
+    print(f"\nbackup of {out.stat().st_size} bytes under load: {len(granted)} checkouts, "
+          f"{len(before)} before the backup started")
+
+
+def test_restore_is_refused_while_a_server_runs_on_the_directory(loaded, tmp_path):
+    out = tmp_path / "b.db"
+    assert backup(loaded.server, out).returncode == 0
+    before = (loaded.data_dir / "entitle.db").stat().st_ino
+    r = restore(loaded.data_dir, out, "--force")
+    assert r.returncode != 0
+    assert "in use by a running entitled" in r.stderr, r.stderr
+    assert (loaded.data_dir / "entitle.db").stat().st_ino == before
+    # The same lock keeps a second server off the directory.
+    second = run([entitled_bin(), "serve", "--data", loaded.data_dir, "--listen", "127.0.0.1:0", "--allow-root"],
+                 timeout=60)
+    assert second.returncode != 0
+    assert "in use by a running entitled" in second.stderr, second.stderr
+
+
+def test_restore_over_a_store_with_data_needs_force_and_keeps_the_old_one(loaded, tmp_path):
+    out = tmp_path / "b.db"
+    assert backup(loaded.server, out).returncode == 0
+    loaded.stop()
+    r = restore(loaded.data_dir, out)
+    assert r.returncode != 0
+    assert "--force" in r.stderr and "audit events" in r.stderr, r.stderr
+    r = restore(loaded.data_dir, out, "--force")
+    assert r.returncode == 0, r.stderr
+    kept = list(loaded.data_dir.glob("entitle.db.*.bak"))
+    assert len(kept) == 1
+    con = sqlite3.connect(f"file:{kept[0]}?mode=ro", uri=True)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        con.close()
+    loaded.server = EntitledServer(loaded.data_dir).start()
+    assert loaded.request("GET", "/healthz").status == 200
+
+
+def test_restore_refuses_files_that_are_not_an_intact_entitle_store(loaded, tmp_path):
+    out = tmp_path / "b.db"
+    assert backup(loaded.server, out).returncode == 0
+    target = init(tmp_path / "target")
+    original = (target / "entitle.db").read_bytes()
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 100)
+    r = restore(target, text)
+    assert r.returncode != 0 and "is not an SQLite database" in r.stderr, r.stderr
+
+    foreign = tmp_path / "foreign.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    r = restore(target, foreign)
+    assert r.returncode != 0 and "not an Entitle store" in r.stderr, r.stderr
+
+    edited = tmp_path / "edited.db"
+    shutil.copyfile(out, edited)
+    con = sqlite3.connect(edited)
+    con.execute("DROP TRIGGER audit_events_append_only_update")
+    seq = con.execute("SELECT max(seq) FROM audit_events").fetchone()[0] // 2 + 1
+    con.execute("UPDATE audit_events SET subject = subject || '-edited' WHERE seq = ?", (seq,))
+    con.commit()
+    con.close()
+    r = restore(target, edited, "--force")
+    assert r.returncode != 0
+    assert f"audit chain is broken at seq {seq}" in r.stderr, r.stderr
+
+    r = restore(target, tmp_path / "missing.db")
+    assert r.returncode != 0 and "missing.db" in r.stderr, r.stderr
+
+    # Nothing was installed, nothing left behind.
+    assert (target / "entitle.db").read_bytes() == original
+    assert sorted(p.name for p in target.iterdir() if p.name.startswith(".entitle.db.restore")) == []
+    assert list(target.glob("entitle.db.*.bak")) == []

@@ -1,0 +1,136 @@
+#include "store/fault_vfs.hpp"
+// The header under test is included first: it must compile on its own.
+
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include <future>
+#include <string>
+#include <vector>
+
+#include "store/meta_table.hpp"
+#include "store/store.hpp"
+#include "temp_dir.hpp"
+
+using namespace entitle;
+using namespace entitle::store;
+using entitle::test::TempDir;
+
+namespace {
+
+// Restores `none` however a test case ends, so no other test inherits a fault.
+struct FaultGuard {
+    ~FaultGuard() { set_fault(Fault::none); }
+};
+
+std::unique_ptr<Store> faulty_store(const TempDir& dir) {
+    register_fault_vfs();
+    StoreOptions options;
+    options.vfs = fault_vfs_name;
+    auto s = Store::create(dir.file("entitle.db"), options);
+    REQUIRE(s.has_value());
+    return std::move(*s);
+}
+
+Store::Work put(std::string key) {
+    return [key = std::move(key)](Connection& c) -> Result<void> {
+        set_meta(c, key, "v");
+        return {};
+    };
+}
+
+std::int64_t count_keys(Store& s, const std::string& like) {
+    auto r = s.read([&](Connection& c) -> Result<std::int64_t> {
+        auto st = c.cached("SELECT count(*) FROM meta WHERE key LIKE ?1");
+        st.bind(1, like);
+        st.step();
+        return st.int64(0);
+    });
+    REQUIRE(r.has_value());
+    return *r;
+}
+
+}  // namespace
+
+TEST_CASE("parse_fault knows the four words and nothing else") {
+    CHECK(parse_fault("none") == Fault::none);
+    CHECK(parse_fault("") == Fault::none);
+    CHECK(parse_fault("full") == Fault::full);
+    CHECK(parse_fault("ioerr") == Fault::ioerr);
+    CHECK(parse_fault("readonly") == Fault::readonly);
+    CHECK_FALSE(parse_fault("FULL").has_value());
+}
+
+TEST_CASE("the writer survives an injected disk fault and writes again once it is cleared") {
+    FaultGuard guard;
+    for (const auto fault : {Fault::full, Fault::ioerr, Fault::readonly}) {
+        CAPTURE(static_cast<int>(fault));
+        TempDir dir;
+        auto s = faulty_store(dir);
+        REQUIRE(s->write_and_wait(put("before")).has_value());
+
+        set_fault(fault);
+        for (int i = 0; i < 3; ++i) {
+            const auto r = s->write_and_wait(put("during-" + std::to_string(i)));
+            REQUIRE_FALSE(r.has_value());
+            CHECK(r.error().code == ErrorCode::unavailable);
+            CHECK(r.error().message.find("cannot write") != std::string::npos);
+        }
+        CHECK(s->stats().writes_failing);
+        // Reads keep answering while writes fail, and see nothing half-written.
+        CHECK(s->healthy());
+        CHECK(count_keys(*s, "before") == 1);
+        CHECK(count_keys(*s, "during-%") == 0);
+
+        set_fault(Fault::none);
+        REQUIRE(s->write_and_wait(put("after")).has_value());
+        CHECK_FALSE(s->stats().writes_failing);
+        CHECK(count_keys(*s, "after") == 1);
+        CHECK(count_keys(*s, "during-%") == 0);
+        s.reset();
+
+        // The file is sound and holds exactly the acknowledged writes.
+        Connection check(dir.file("entitle.db"), Connection::Mode::read_only);
+        auto ic = check.cached("PRAGMA integrity_check");
+        REQUIRE(ic.step());
+        CHECK(ic.text(0) == "ok");
+        auto n = check.cached("SELECT count(*) FROM meta WHERE key IN ('before', 'after')");
+        REQUIRE(n.step());
+        CHECK(n.int64(0) == 2);
+    }
+}
+
+TEST_CASE("a fault during a batch fails every unit of it and none commits") {
+    FaultGuard guard;
+    TempDir dir;
+    auto s = faulty_store(dir);
+    set_fault(Fault::full);
+    std::vector<std::promise<Result<void>>> outcomes(20);
+    for (int i = 0; i < 20; ++i) {
+        s->submit(put("batch-" + std::to_string(i)), [&outcomes, i](Result<void> r) { outcomes[static_cast<std::size_t>(i)].set_value(std::move(r)); });
+    }
+    for (auto& p : outcomes) {
+        const auto r = p.get_future().get();
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().code == ErrorCode::unavailable);
+    }
+    set_fault(Fault::none);
+    CHECK(count_keys(*s, "batch-%") == 0);
+    REQUIRE(s->write_and_wait(put("batch-after")).has_value());
+    CHECK(count_keys(*s, "batch-%") == 1);
+}
+
+TEST_CASE("an unarmed fault VFS passes everything through, WAL included") {
+    TempDir dir;
+    auto s = faulty_store(dir);
+    for (int i = 0; i < 50; ++i) REQUIRE(s->write_and_wait(put("k" + std::to_string(i))).has_value());
+    CHECK(count_keys(*s, "k%") == 50);
+    auto mode = s->read([](Connection& c) -> Result<std::string> {
+        auto st = c.cached("PRAGMA journal_mode");
+        st.step();
+        return st.text(0);
+    });
+    REQUIRE(mode.has_value());
+    CHECK(*mode == "wal");
+}
