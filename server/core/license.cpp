@@ -259,6 +259,9 @@ Result<License> parse_license_payload(std::string_view payload) {
                                          e.id == 101 && std::string_view(e.what()).find("UTF-8") != std::string_view::npos
                                              ? ", invalid UTF-8"
                                              : ""));
+    } catch (const json::exception&) {
+        // out_of_range for a number too large for a double (1e400).
+        return bad("claims", "not valid JSON (a number is out of range)");
     }
     return parse_license_claims(claims);
 }

@@ -40,6 +40,10 @@ Result<nlohmann::json> parse_json_body(const Request& request) {
     } catch (const nlohmann::json::parse_error& e) {
         return fail(ErrorCode::invalid_request,
                     fmt::format("request body is not valid JSON (at byte {})", e.byte));
+    } catch (const nlohmann::json::exception&) {
+        // The parser throws out_of_range for a number too large for a double
+        // (1e400); uncaught, it would end the server from inside a handler.
+        return fail(ErrorCode::invalid_request, "request body is not valid JSON (a number is out of range)");
     }
 }
 

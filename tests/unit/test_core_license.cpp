@@ -134,6 +134,17 @@ TEST_CASE("license payload text: not JSON, invalid UTF-8 and deep nesting are re
     CHECK(ok);
 }
 
+TEST_CASE("license payload text: a number too large for a double is refused, not thrown") {
+    for (const char* text : {R"({"jti":"x","iat":176721e325})", R"({"entitlements":[{"count":1e400}]})",
+                             "[-1e999]"}) {
+        CAPTURE(text);
+        auto r = parse_license_payload(text);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ErrorCode::invalid_license);
+        CHECK(r.error().message.find("out of range") != std::string::npos);
+    }
+}
+
 TEST_CASE("unknown claims are ignored for forward compatibility") {
     json c = good_claims();
     c["vendor_note"] = {{"anything", 1}};

@@ -391,6 +391,18 @@ TEST_CASE("parse_json_body gives invalid_request for malformed JSON") {
     }
 }
 
+TEST_CASE("parse_json_body gives invalid_request for a number too large for a double") {
+    for (const char* body : {R"({"name":1e400})", "[-1e999]", R"({"a":[176721e325]})"}) {
+        CAPTURE(body);
+        Request req{bhttp::verb::post, "/x", 11};
+        req.body() = body;
+        const auto r = parse_json_body(req);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().code == ErrorCode::invalid_request);
+        CHECK(r.error().message.find("out of range") != std::string::npos);
+    }
+}
+
 TEST_CASE("parse_json_body parses a well-formed body") {
     Request req{bhttp::verb::post, "/x", 11};
     req.body() = R"({"role":"host","n":[1,2]})";
