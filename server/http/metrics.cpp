@@ -1,8 +1,21 @@
 #include "http/metrics.hpp"
 
+#include <boost/beast/http/verb.hpp>
 #include <fmt/format.h>
 
 namespace entitle::http {
+
+namespace {
+
+// HTTP lets a client send any token as a method; each distinct one would be
+// a new series kept for the life of the process. Methods Beast does not
+// know share one label.
+std::string_view method_label(std::string_view method) {
+    return boost::beast::http::string_to_verb(method) == boost::beast::http::verb::unknown ? "other"
+                                                                                          : method;
+}
+
+}  // namespace
 
 void Metrics::observe_request(const std::string& route, std::string_view method, int status,
                               double seconds) {
@@ -13,6 +26,7 @@ void Metrics::observe_request(const std::string& route, std::string_view method,
             break;
         }
     }
+    method = method_label(method);
     std::lock_guard lock(mutex_);
     ++requests_[{route, std::string(method), status}];
     auto& l = latency_[{route, std::string(method)}];

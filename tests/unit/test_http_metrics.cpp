@@ -66,6 +66,16 @@ TEST_CASE("render() counts requests per route, method and status with labels") {
         text, R"(entitle_http_requests_total{route="unmatched",method="GET",status="404"} 1)"));
 }
 
+TEST_CASE("methods HTTP does not define share one label, so clients cannot add series") {
+    Metrics m;
+    for (int i = 0; i < 100; ++i) m.observe_request("unmatched", "X" + std::to_string(i), 405, 0.001);
+    m.observe_request("unmatched", "GET", 404, 0.001);
+    const std::string text = m.render();
+    CHECK(has_line(text, R"(entitle_http_requests_total{route="unmatched",method="other",status="405"} 100)"));
+    CHECK(has_line(text, R"(entitle_http_requests_total{route="unmatched",method="GET",status="404"} 1)"));
+    CHECK(text.find("X1") == std::string::npos);
+}
+
 TEST_CASE("render() writes cumulative histogram buckets ending in le=\"+Inf\" equal to the count") {
     Metrics m;
     m.observe_request("/r", "GET", 200, 0.0005);  // exactly on a bound: counted in that bucket
