@@ -42,7 +42,12 @@ Outcome<KeySet> parse_jwks(const nlohmann::json& jwks, std::string_view where) {
     for (const auto& jwk : jwks["keys"]) {
         const std::string at = in + " key " + std::to_string(index++);
         if (!jwk.is_object()) return config_error(at + " is not an object");
-        if (jwk.value("kty", "") != "OKP" || jwk.value("crv", "") != "Ed25519") continue;
+        // Not value("kty", ""): it throws when the member is there but not a string.
+        const auto member_is = [&jwk](const char* name, std::string_view want) {
+            const auto it = jwk.find(name);
+            return it != jwk.end() && it->is_string() && it->get_ref<const std::string&>() == want;
+        };
+        if (!member_is("kty", "OKP") || !member_is("crv", "Ed25519")) continue;
         const auto x = jwk.find("x");
         const auto kid = jwk.find("kid");
         if (x == jwk.end() || !x->is_string()) return config_error(at + " has no \"x\"");

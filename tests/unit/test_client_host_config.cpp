@@ -76,6 +76,21 @@ TEST_CASE("a malformed host configuration names what is wrong, never the token")
     CHECK(error_of(config_with("lease_keys", short_x)).find("key 0") != std::string::npos);
 }
 
+TEST_CASE("a JWK whose kty or crv is not a string is skipped like a key of another type") {
+    for (const char* member : {"kty", "crv"}) {
+        CAPTURE(member);
+        nlohmann::json keys = entitle::test::jwks();
+        nlohmann::json odd = keys["keys"][0];
+        odd[member] = 1;
+        keys["keys"].insert(keys["keys"].begin(), odd);
+        auto config = parse_host_config(config_with("lease_keys", keys));
+        REQUIRE(config);
+        CHECK(config->lease_keys->size() == 1);
+        keys["keys"].erase(1);
+        CHECK(error_of(config_with("lease_keys", keys)).find("no Ed25519 key") != std::string::npos);
+    }
+}
+
 TEST_CASE("server_url must be https with a usable host and port") {
     CHECK(error_of(config_with("server_url", "http://127.0.0.1:8443")).find("only https") !=
           std::string::npos);
