@@ -181,12 +181,9 @@ void Router::dispatch(const Request& request, DispatchInfo& info, Reply reply) {
             if (failures_ && who.error().code == ErrorCode::unauthorized) {
                 failures_->record_failure(info.remote, who.error().message);
                 if (auto wait = failures_->retry_after(info.remote)) {
-                    auto res = error_response({ErrorCode::rate_limited,
-                                               fmt::format("too many failed authentications from {}; retry "
-                                                           "in {} s",
-                                                           info.remote, *wait)});
-                    res.set(bhttp::field::retry_after, std::to_string(*wait));
-                    reply(std::move(res));
+                    reply(rate_limited(fmt::format("too many failed authentications from {}; retry in {} s",
+                                                   info.remote, *wait),
+                                       *wait));
                     return;
                 }
             }
