@@ -215,7 +215,10 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                                                   : o.kind == store::CheckoutOutcome::Kind::replayed ? "replayed"
                                                                                                      : "granted");
                            if (o.error) return reply(error_response(*o.error));
-                           reply(json_response(bhttp::status::created, grant_json(o.lease, settings)));
+                           // Signing and rendering run on the I/O thread, not the writer's.
+                           reply.build([st, &settings] {
+                               return json_response(bhttp::status::created, grant_json(st->outcome.lease, settings));
+                           });
                        });
                });
 
@@ -231,7 +234,9 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                        [out, &settings, reply = std::move(reply)](Result<void> r) mutable {
                            if (!r) return reply(error_response(r.error()));
                            if (out->error) return reply(error_response(*out->error));
-                           reply(json_response(bhttp::status::ok, grant_json(*out->lease, settings)));
+                           reply.build([out, &settings] {
+                               return json_response(bhttp::status::ok, grant_json(*out->lease, settings));
+                           });
                        });
                });
 

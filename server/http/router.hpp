@@ -9,6 +9,7 @@
 // safe from any thread.
 #pragma once
 
+#include <concepts>
 #include <functional>
 #include <map>
 #include <optional>
@@ -34,7 +35,39 @@ struct RequestContext {
     [[nodiscard]] std::optional<std::string> query_param(std::string_view name) const;
 };
 
-using Reply = std::move_only_function<void(Response)>;
+// The way a handler answers. `reply(res)` answers with a finished response;
+// `reply.build(fn)` hands over a function that makes the response, which the
+// session runs on its own I/O thread. Store completions run on the single
+// writer thread, so anything costly there (signing a lease token, rendering
+// JSON) goes through build() to keep the writer free for the next commit.
+// A Reply made from a plain callable (tests, fuzzing) runs the builder at
+// once on the calling thread.
+class Reply {
+public:
+    using Build = std::move_only_function<Response()>;
+    using Sink = std::move_only_function<void(Build)>;
+
+    Reply() = default;
+    template <class F>
+        requires(!std::same_as<std::remove_cvref_t<F>, Reply> && std::invocable<F&, Response>)
+    Reply(F f)  // NOLINT(google-explicit-constructor): any callback answers a request
+        : sink_([f = std::move(f)](Build b) mutable { f(b()); }) {}
+    // Builders go to `sink`, which decides where they run.
+    [[nodiscard]] static Reply deferred(Sink sink) {
+        Reply r;
+        r.sink_ = std::move(sink);
+        return r;
+    }
+
+    void operator()(Response res) {
+        sink_([res = std::move(res)]() mutable { return std::move(res); });
+    }
+    void build(Build fn) { sink_(std::move(fn)); }
+    explicit operator bool() const noexcept { return static_cast<bool>(sink_); }
+
+private:
+    Sink sink_;
+};
 using Handler = std::function<void(RequestContext&, Reply)>;
 using SyncHandler = std::function<Response(RequestContext&)>;
 

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <atomic>
 #include <ctime>
 #include <list>
 #include <mutex>
@@ -179,14 +180,38 @@ private:
         info_ = DispatchInfo{};
         info_.remote = remote_;
         beast::get_lowest_layer(stream_).expires_never();  // the handler may wait on the store
-        server_->router.dispatch(request_, info_, make_reply());
+        // One answer per request, whatever happens: a handler that throws (a
+        // bug) answers 500 `internal` instead of ending the process, and a
+        // reply that arrives after that answer is dropped.
+        auto answered = std::make_shared<std::atomic<bool>>(false);
+        try {
+            server_->router.dispatch(request_, info_, make_reply(answered));
+        } catch (const std::exception& e) {
+            internal_error(answered, "handler", e.what());
+        }
     }
 
-    Reply make_reply() {
-        return [self = shared_from_this()](Response res) mutable {
-            asio::post(self->stream_.get_executor(),
-                       [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
-        };
+    Reply make_reply(std::shared_ptr<std::atomic<bool>> answered) {
+        return Reply::deferred([self = shared_from_this(), answered](Reply::Build build) mutable {
+            if (answered->exchange(true)) return;
+            asio::post(self->stream_.get_executor(), [self, build = std::move(build)]() mutable {
+                std::optional<Response> res;
+                try {
+                    res = build();
+                } catch (const std::exception& e) {
+                    spdlog::error("event=internal_error stage=reply route={} error={}", self->info_.route, e.what());
+                    res = error_response({ErrorCode::internal, "internal error; the request may be retried"});
+                }
+                self->write(std::move(*res));
+            });
+        });
+    }
+
+    void internal_error(const std::shared_ptr<std::atomic<bool>>& answered, std::string_view stage,
+                        std::string_view what) {
+        spdlog::error("event=internal_error stage={} route={} error={}", stage, info_.route, what);
+        if (answered->exchange(true)) return;
+        write(error_response({ErrorCode::internal, "internal error; the request may be retried"}));
     }
 
     void answer_error_and_close(const Error& error) {
