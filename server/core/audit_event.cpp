@@ -1,5 +1,8 @@
 #include "core/audit_event.hpp"
 
+#include <charconv>
+#include <string_view>
+
 #include <fmt/format.h>
 
 #include "crypto/digest.hpp"
@@ -12,10 +15,16 @@ using json = nlohmann::json;
 
 // RFC 8785 string serialisation: the two-character escapes for \b \t \n \f \r
 // \" \\, \u00xx (lowercase hex) for other control characters, everything else
-// (including non-ASCII, as UTF-8) as is.
-void append_string(std::string& out, const std::string& s) {
+// (including non-ASCII, as UTF-8) as is. Runs of plain bytes are copied whole.
+void append_string(std::string& out, std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
-    for (unsigned char c : s) {
+    std::size_t plain = 0;  // start of the current run of bytes copied as they are
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + plain, i - plain);
+        plain = i + 1;
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -24,15 +33,24 @@ void append_string(std::string& out, const std::string& s) {
             case '\n': out += "\\n"; break;
             case '\f': out += "\\f"; break;
             case '\r': out += "\\r"; break;
-            default:
-                if (c < 0x20) {
-                    out += fmt::format("\\u{:04x}", c);
-                } else {
-                    out.push_back(static_cast<char>(c));
-                }
+            default: {
+                const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+                out.append(esc, sizeof esc);
+            }
         }
     }
+    out.append(s.data() + plain, s.size() - plain);
     out.push_back('"');
+}
+
+// UTF-8 bytes order strings by code point, which is also their UTF-16 order
+// unless a string holds a code point from U+E000 up (lead byte 0xEE or more):
+// surrogate pairs sort those above U+10000 below U+E000..U+FFFF.
+bool byte_order_is_utf16_order(std::string_view s) {
+    for (unsigned char c : s) {
+        if (c >= 0xee) return false;
+    }
+    return true;
 }
 
 // RFC 8785 orders object members by their names as UTF-16 code units.
@@ -64,21 +82,36 @@ bool utf16_less(const std::string& a, const std::string& b) {
     return units(a) < units(b);
 }
 
+void append_integer(std::string& out, auto v) {
+    char buf[24];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, end);
+}
+
 void append_canonical(std::string& out, const json& v) {
     switch (v.type()) {
         case json::value_t::object: {
-            std::vector<const std::string*> keys;
-            keys.reserve(v.size());
-            for (auto it = v.begin(); it != v.end(); ++it) keys.push_back(&it.key());
-            std::sort(keys.begin(), keys.end(), [](auto* a, auto* b) { return utf16_less(*a, *b); });
             out.push_back('{');
             bool first = true;
-            for (const auto* k : keys) {
+            auto member = [&](const std::string& k, const json& value) {
                 if (!first) out.push_back(',');
                 first = false;
-                append_string(out, *k);
+                append_string(out, k);
                 out.push_back(':');
-                append_canonical(out, v.at(*k));
+                append_canonical(out, value);
+            };
+            // nlohmann's object is a std::map: already in byte order, which is
+            // the canonical order unless a name holds U+E000 or above.
+            bool map_order = true;
+            for (auto it = v.begin(); it != v.end() && map_order; ++it) map_order = byte_order_is_utf16_order(it.key());
+            if (map_order) {
+                for (auto it = v.begin(); it != v.end(); ++it) member(it.key(), it.value());
+            } else {
+                std::vector<const std::string*> keys;
+                keys.reserve(v.size());
+                for (auto it = v.begin(); it != v.end(); ++it) keys.push_back(&it.key());
+                std::sort(keys.begin(), keys.end(), [](auto* a, auto* b) { return utf16_less(*a, *b); });
+                for (const auto* k : keys) member(*k, v.at(*k));
             }
             out.push_back('}');
             break;
@@ -95,8 +128,8 @@ void append_canonical(std::string& out, const json& v) {
             break;
         }
         case json::value_t::string: append_string(out, v.get_ref<const std::string&>()); break;
-        case json::value_t::number_integer: out += std::to_string(v.get<std::int64_t>()); break;
-        case json::value_t::number_unsigned: out += std::to_string(v.get<std::uint64_t>()); break;
+        case json::value_t::number_integer: append_integer(out, v.get<std::int64_t>()); break;
+        case json::value_t::number_unsigned: append_integer(out, v.get<std::uint64_t>()); break;
         case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; break;
         case json::value_t::null: out += "null"; break;
         default:
@@ -114,9 +147,25 @@ std::string canonical_json(const json& value) {
 }
 
 std::string audit_event_hash(const AuditEvent& e) {
-    const json body = {{"seq", e.seq},         {"ts", e.ts},           {"kind", e.kind},
-                       {"actor", e.actor},     {"subject", e.subject}, {"detail", e.detail}};
-    return crypto::sha256_hex(e.prev_hash + "\n" + canonical_json(body));
+    // canonical_json({seq, ts, kind, actor, subject, detail}) written out
+    // directly, members in their canonical order, after "prev_hash\n".
+    std::string text;
+    text.reserve(e.prev_hash.size() + 160 + e.kind.size() + e.actor.size() + e.subject.size());
+    text += e.prev_hash;
+    text += "\n{\"actor\":";
+    append_string(text, e.actor);
+    text += ",\"detail\":";
+    append_canonical(text, e.detail);
+    text += ",\"kind\":";
+    append_string(text, e.kind);
+    text += ",\"seq\":";
+    append_integer(text, e.seq);
+    text += ",\"subject\":";
+    append_string(text, e.subject);
+    text += ",\"ts\":";
+    append_integer(text, e.ts);
+    text += '}';
+    return crypto::sha256_hex(text);
 }
 
 json audit_event_to_json(const AuditEvent& e) {

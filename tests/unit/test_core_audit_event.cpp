@@ -48,6 +48,34 @@ TEST_CASE("canonical JSON sorts keys at every depth, has no whitespace and escap
     CHECK_THROWS(canonical_json(json(1.5)));
 }
 
+TEST_CASE("canonical JSON orders member names as UTF-16 code units, not as UTF-8 bytes") {
+    // U+1F600 is D83D DE00 in UTF-16, so it sorts before U+E000 and U+FFFD,
+    // although its UTF-8 bytes (F0 ...) sort after theirs (EE ..., EF ...).
+    const std::string emoji = "\xF0\x9F\x98\x80", private_use = "\xEE\x80\x80", replacement = "\xEF\xBF\xBD";
+    const json v = {{replacement, 3}, {private_use, 2}, {emoji, 1}, {"z", 0}};
+    CHECK(canonical_json(v) ==
+          "{\"z\":0,\"" + emoji + "\":1,\"" + private_use + "\":2,\"" + replacement + "\":3}");
+    // Names below U+E000 keep plain byte order, nested too.
+    const json w = {{"\xC3\xA9", 1}, {"e", {{"b", 1}, {"a", 2}}}, {"E", 0}};
+    CHECK(canonical_json(w) == "{\"E\":0,\"e\":{\"a\":2,\"b\":1},\"\xC3\xA9\":1}");
+}
+
+TEST_CASE("the event hash covers escaped and non-ASCII text in every field exactly as canonical JSON has it") {
+    AuditEvent e;
+    e.seq = 42;
+    e.ts = -7;
+    e.kind = "k\"ind\x01";
+    e.actor = "tok \\ \xC3\xA9";
+    e.subject = "line\nbreak\x7f";
+    e.detail = {{"\xF0\x9F\x98\x80", "x"}, {"\xEE\x80\x80", json::array({1, nullptr, false})}, {"a", {{"n", -1}}}};
+    e.prev_hash = std::string(64, 'a');
+    const json body = {{"seq", e.seq},     {"ts", e.ts},           {"kind", e.kind},
+                       {"actor", e.actor}, {"subject", e.subject}, {"detail", e.detail}};
+    CHECK(audit_event_hash(e) == crypto::sha256_hex(e.prev_hash + "\n" + canonical_json(body)));
+    e.detail["a"]["n"] = -2;
+    CHECK(audit_event_hash(e) != crypto::sha256_hex(e.prev_hash + "\n" + canonical_json(body)));
+}
+
 TEST_CASE("the event hash is SHA-256 of prev_hash, a newline and the canonical event") {
     AuditEvent e;
     e.seq = 1;
