@@ -24,28 +24,55 @@ Result<Principal> Authenticator::authenticate(std::string_view authorization) {
     const std::string_view presented = authorization.substr(kScheme.size());
     const auto id = access_token_id(presented);
     if (!id) return fail(ErrorCode::unauthorized, "malformed bearer token");
+    auto cred = lookup(*id);
+    if (!cred) return std::unexpected(cred.error());
+    // Unknown and revoked tokens get the same answer as a wrong secret.
+    if (!*cred || !(*cred)->usable || !access_token_matches(presented, (*cred)->hash)) {
+        return fail(ErrorCode::unauthorized, "unknown or revoked bearer token");
+    }
+    const Credential& c = **cred;
+    note_use(*id);
+    return Principal{*id, c.role, c.host_id, c.host_region};
+}
+
+Result<std::optional<Authenticator::Credential>> Authenticator::lookup(const std::string& id) {
+    Shard& shard = shards_[std::hash<std::string>{}(id) % kShards];
+    // Read before the store: a revocation committed after this read moves
+    // the epoch, so what is cached below is then never used.
+    const std::uint64_t epoch = store_.credentials_epoch();
+    {
+        std::lock_guard lock(shard.mutex);
+        auto it = shard.entries.find(id);
+        if (it != shard.entries.end() && it->second.epoch == epoch) {
+            hits_.fetch_add(1, std::memory_order_relaxed);
+            return std::optional<Credential>(it->second);
+        }
+    }
+    misses_.fetch_add(1, std::memory_order_relaxed);
     struct Found {
         std::optional<store::TokenRecord> token;
         std::optional<store::HostRecord> host;
     };
     auto found = store_.read([&](store::Connection& c) -> Result<Found> {
-        Found f{store::find_token(c, *id), std::nullopt};
+        Found f{store::find_token(c, id), std::nullopt};
         if (f.token && f.token->role == Role::host) f.host = store::find_host_by_token(c, f.token->id);
         return f;
     });
     if (!found) return std::unexpected(found.error());
-    // Unknown and revoked tokens get the same answer as a wrong secret.
-    const auto& token = found->token;
-    bool ok = token && !token->revoked_at && access_token_matches(presented, token->hash);
-    if (ok && token->role == Role::host) ok = found->host && !found->host->removed_at;
-    if (!ok) return fail(ErrorCode::unauthorized, "unknown or revoked bearer token");
-    note_use(token->id);
-    Principal p{token->id, token->role, {}, {}};
+    if (!found->token) return std::optional<Credential>();  // unknown ids are not cached
+    const auto& token = *found->token;
+    Credential c{token.hash, token.role, !token.revoked_at, {}, {}, epoch};
+    if (token.role == Role::host) c.usable = c.usable && found->host && !found->host->removed_at;
     if (found->host) {
-        p.host_id = found->host->id;
-        p.host_region = found->host->region;
+        c.host_id = found->host->id;
+        c.host_region = found->host->region;
     }
-    return p;
+    {
+        std::lock_guard lock(shard.mutex);
+        if (shard.entries.size() >= kMaxEntriesPerShard) shard.entries.clear();  // bounded; refills on use
+        shard.entries.insert_or_assign(id, c);
+    }
+    return std::optional<Credential>(std::move(c));
 }
 
 void Authenticator::note_use(const std::string& token_id) {
@@ -61,8 +88,7 @@ void Authenticator::note_use(const std::string& token_id) {
     }
     store_.submit(
         [token_id, now](store::Connection& c) -> Result<void> {
-            auto st = c.cached("UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1");
-            st.bind(1, token_id).bind(2, now).run();
+            store::note_token_used(c, token_id, now);
             return {};
         },
         [](Result<void>) {

@@ -6,7 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include <array>
+#include <atomic>
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "core/clock.hpp"
@@ -24,6 +28,12 @@ struct Principal {
     std::string host_region;
 };
 
+// Credentials read from the store are kept in a small cache, keyed by token
+// id and tagged with Store::credentials_epoch as it was before the read: an
+// entry is used only while the epoch has not moved, so a revoked token or a
+// removed host's token fails on the next request, as before. The presented
+// secret is hashed and compared with the stored hash on every request; only
+// tokens that exist are cached (a flood of made-up ids cannot fill it).
 class Authenticator {
 public:
     // With a clock, successful use is recorded in tokens.last_used_at, at most
@@ -33,11 +43,38 @@ public:
     // `unauthorized` with a message that never echoes the token.
     [[nodiscard]] Result<Principal> authenticate(std::string_view authorization);
 
+    struct Stats {
+        std::uint64_t hits = 0;
+        std::uint64_t misses = 0;
+    };
+    [[nodiscard]] Stats cache_stats() const noexcept {
+        return {hits_.load(std::memory_order_relaxed), misses_.load(std::memory_order_relaxed)};
+    }
+
 private:
+    // What authentication needs of a token and its host; no secret.
+    struct Credential {
+        std::string hash;
+        Role role = Role::auditor;
+        bool usable = false;  // not revoked, and for a host token its host registered
+        std::string host_id;
+        std::string host_region;
+        std::uint64_t epoch = 0;
+    };
+    struct Shard {
+        std::mutex mutex;
+        std::unordered_map<std::string, Credential> entries;
+    };
+    static constexpr std::size_t kShards = 16;
+    static constexpr std::size_t kMaxEntriesPerShard = 8192;
+
+    [[nodiscard]] Result<std::optional<Credential>> lookup(const std::string& id);
     void note_use(const std::string& token_id);
 
     store::Store& store_;
     const Clock* clock_;
+    std::array<Shard, kShards> shards_;
+    std::atomic<std::uint64_t> hits_{0}, misses_{0};
     std::mutex used_mutex_;
     std::unordered_map<std::string, std::int64_t> last_noted_s_;
 };

@@ -58,7 +58,7 @@ void Connection::exec(std::string_view sql) {
 }
 
 Statement Connection::cached(std::string_view sql) {
-    auto it = statements_.find(std::string(sql));
+    auto it = statements_.find(sql);
     if (it == statements_.end()) {
         sqlite3_stmt* stmt = nullptr;
         const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),

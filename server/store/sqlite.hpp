@@ -111,12 +111,34 @@ public:
 
     [[noreturn]] void throw_error(int rc, std::string_view context) const;
 
+    // Marks the writes made while it lives as ones that touch a credential
+    // row without changing whether it authenticates (a last-used time), so
+    // they do not move Store::credentials_epoch.
+    class QuietCredentialWrite {
+    public:
+        explicit QuietCredentialWrite(Connection& c) : c_(c) { c_.quiet_credential_write_ = true; }
+        ~QuietCredentialWrite() { c_.quiet_credential_write_ = false; }
+        QuietCredentialWrite(const QuietCredentialWrite&) = delete;
+        QuietCredentialWrite& operator=(const QuietCredentialWrite&) = delete;
+
+    private:
+        Connection& c_;
+    };
+    [[nodiscard]] bool quiet_credential_write() const noexcept { return quiet_credential_write_; }
+
 private:
     std::string path_;
+    bool quiet_credential_write_ = false;
     // Members are destroyed in reverse order: db_ is declared before
     // statements_ so that the statements are finalized before it closes.
     std::unique_ptr<sqlite3, ConnectionDeleter> db_;
-    std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, StmtDeleter>> statements_;
+    struct SqlHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    // Looked up by string_view: finding a cached statement allocates nothing.
+    std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, StmtDeleter>, SqlHash, std::equal_to<>>
+        statements_;
 };
 
 }  // namespace entitle::store

@@ -90,6 +90,15 @@ public:
     // True when a read connection answers `SELECT 1`.
     [[nodiscard]] bool healthy();
     [[nodiscard]] StoreStats stats() const;
+    // Moves on after every committed batch that updated or deleted a row of
+    // `tokens` or `hosts` (a revocation, a host removal), writes marked
+    // quiet (Connection::QuietCredentialWrite, e.g. last_used_at) aside. It
+    // moves before that batch's completions run, so a cache of credentials
+    // that keeps the value it read before its store read knows when an
+    // entry may be stale: whoever saw a revocation answered sees it too.
+    [[nodiscard]] std::uint64_t credentials_epoch() const noexcept {
+        return credentials_epoch_.load(std::memory_order_acquire);
+    }
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
 private:
@@ -123,6 +132,8 @@ private:
     std::atomic<std::uint64_t> commit_nanos_{0};
     std::atomic<bool> writes_failing_{false};
     int wal_frames_ = 0;  // writer thread only: WAL size after the last commit
+    bool credentials_touched_ = false;  // writer thread only: this batch changed tokens/hosts
+    std::atomic<std::uint64_t> credentials_epoch_{0};
     std::thread writer_;  // last: started after everything above exists
 };
 
@@ -145,10 +156,14 @@ auto Store::read(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
     try {
         auto lease = acquire_reader();
         // A read transaction per call: a consistent snapshot across statements.
-        (*lease).exec("BEGIN");
+        (*lease).cached("BEGIN").run();
         struct EndRead {
             Connection& c;
-            ~EndRead() { sqlite3_exec(c.raw(), "COMMIT", nullptr, nullptr, nullptr); }
+            ~EndRead() {
+                // Ends the read; it cannot fail in a way worth reporting here.
+                auto st = c.cached("COMMIT");
+                (void)sqlite3_step(st.raw());
+            }
         } end{*lease};
         return fn(*lease);
     } catch (const StoreError& e) {

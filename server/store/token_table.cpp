@@ -56,4 +56,10 @@ bool revoke_token(Connection& c, const std::string& id, std::int64_t now_s) {
     return c.changes() > 0;
 }
 
+void note_token_used(Connection& c, const std::string& id, std::int64_t now_s) {
+    Connection::QuietCredentialWrite quiet(c);
+    auto st = c.cached("UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1");
+    st.bind(1, id).bind(2, now_s).run();
+}
+
 }  // namespace entitle::store

@@ -29,5 +29,8 @@ void insert_token(Connection& c, const TokenRecord& t);
 // Marks the token revoked at `now_s`; false when there is no such token.
 // Revoking an already revoked token keeps the first time and returns true.
 bool revoke_token(Connection& c, const std::string& id, std::int64_t now_s);
+// Records a use at `now_s` in last_used_at (never moving it back). A quiet
+// write: it does not change whether the token authenticates.
+void note_token_used(Connection& c, const std::string& id, std::int64_t now_s);
 
 }  // namespace entitle::store
