@@ -2,8 +2,11 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <sodium.h>
 
+#include <algorithm>
 #include <climits>
 #include <stdexcept>
 #include <string>
@@ -20,10 +23,6 @@ struct BioDeleter {
 };
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
 // A read-only memory BIO over `text` (OpenSSL does not copy it).
 BioPtr memory_bio(std::string_view text) {
@@ -49,6 +48,12 @@ std::string key_type_name(const EVP_PKEY* key) {
     return name != nullptr ? name : "unknown";
 }
 
+void require_sodium() {
+    // sodium_init picks the implementations for this CPU; thread-safe, once.
+    static const int rc = sodium_init();
+    if (rc < 0) throw std::runtime_error("libsodium could not be initialised");
+}
+
 EVP_PKEY* checked(const PkeyPtr& key) {
     if (!key) throw std::logic_error("use of a moved-from Ed25519 key");
     return key.get();
@@ -68,6 +73,12 @@ std::string raw_public(const EVP_PKEY* key) {
 }  // namespace
 
 // ---- Ed25519PublicKey -------------------------------------------------------
+
+Ed25519PublicKey::Ed25519PublicKey(PkeyPtr k) : key_(std::move(k)) {
+    require_sodium();
+    const std::string raw = raw_public(checked(key_));
+    std::copy(raw.begin(), raw.end(), raw_.begin());
+}
 
 std::expected<Ed25519PublicKey, std::string> Ed25519PublicKey::from_pem(std::string_view pem) {
     BioPtr bio = memory_bio(pem);
@@ -105,18 +116,35 @@ std::string Ed25519PublicKey::to_pem() const {
 std::string Ed25519PublicKey::raw() const { return raw_public(checked(key_)); }
 
 bool Ed25519PublicKey::verify(std::string_view message, std::string_view signature) const {
+    checked(key_);
     if (signature.size() != kSignatureSize) return false;
-    MdCtxPtr ctx(EVP_MD_CTX_new());
-    const bool ok =
-        ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, checked(key_)) == 1 &&
-        EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                         signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
-                         message.size()) == 1;
-    ERR_clear_error();
-    return ok;
+    return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
+                                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                                       raw_.data()) == 0;
 }
 
 // ---- Ed25519PrivateKey ------------------------------------------------------
+
+void Ed25519PrivateKey::WipeDeleter::operator()(std::array<unsigned char, 64>* secret) const noexcept {
+    OPENSSL_cleanse(secret->data(), secret->size());
+    delete secret;
+}
+
+Ed25519PrivateKey::Ed25519PrivateKey(PkeyPtr k) : key_(std::move(k)) {
+    require_sodium();
+    std::array<unsigned char, 32> seed{};
+    std::size_t len = seed.size();
+    if (EVP_PKEY_get_raw_private_key(checked(key_), seed.data(), &len) != 1 || len != seed.size()) {
+        ERR_clear_error();
+        OPENSSL_cleanse(seed.data(), seed.size());
+        throw std::runtime_error("OpenSSL could not export the Ed25519 private key");
+    }
+    signing_key_.reset(new std::array<unsigned char, 64>{});
+    std::array<unsigned char, 32> pk{};
+    const int rc = crypto_sign_seed_keypair(pk.data(), signing_key_->data(), seed.data());
+    OPENSSL_cleanse(seed.data(), seed.size());
+    if (rc != 0) throw std::runtime_error("libsodium could not derive the Ed25519 signing key");
+}
 
 Ed25519PrivateKey Ed25519PrivateKey::generate() {
     PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
@@ -159,16 +187,14 @@ Ed25519PublicKey Ed25519PrivateKey::public_key() const {
 }
 
 std::string Ed25519PrivateKey::sign(std::string_view message) const {
-    MdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!signing_key_) throw std::logic_error("use of a moved-from Ed25519 key");
     std::string sig(kSignatureSize, '\0');
-    std::size_t len = sig.size();
-    if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, checked(key_)) != 1 ||
-        EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
-                       reinterpret_cast<const unsigned char*>(message.data()),
-                       message.size()) != 1 ||
+    unsigned long long len = 0;
+    if (crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), &len,
+                             reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                             signing_key_->data()) != 0 ||
         len != kSignatureSize) {
-        ERR_clear_error();
-        throw std::runtime_error("OpenSSL could not make an Ed25519 signature");
+        throw std::runtime_error("libsodium could not make an Ed25519 signature");
     }
     return sig;
 }

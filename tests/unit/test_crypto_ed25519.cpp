@@ -255,3 +255,36 @@ TEST_CASE("one key can sign and verify from several threads at once") {
     }
     for (int f : failures) CHECK(f == 0);
 }
+
+TEST_CASE("signatures agree byte for byte with OpenSSL's own Ed25519, and each library verifies the other's") {
+    for (int i = 0; i < 20; ++i) {
+        const Ed25519PrivateKey key = Ed25519PrivateKey::generate();
+        const auto pem = key.to_pem();
+        std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+        std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> evp(
+            PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+        REQUIRE(evp);
+        const std::string message(static_cast<std::size_t>(i * 37), static_cast<char>('a' + i));
+        std::string openssl_sig(64, '\0');
+        std::size_t len = openssl_sig.size();
+        std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+        REQUIRE(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, evp.get()) == 1);
+        REQUIRE(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(openssl_sig.data()), &len,
+                               reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1);
+        const std::string ours = key.sign(message);
+        CHECK(ours == openssl_sig);
+        std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> vctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+        REQUIRE(EVP_DigestVerifyInit(vctx.get(), nullptr, nullptr, nullptr, evp.get()) == 1);
+        CHECK(EVP_DigestVerify(vctx.get(), reinterpret_cast<const unsigned char*>(ours.data()), ours.size(),
+                               reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1);
+        CHECK(key.public_key().verify(message, openssl_sig));
+        CHECK_FALSE(key.public_key().verify(message + "x", openssl_sig));
+    }
+}
+
+TEST_CASE("a moved-from private key refuses to sign instead of signing with nothing") {
+    Ed25519PrivateKey key = Ed25519PrivateKey::generate();
+    Ed25519PrivateKey moved = std::move(key);
+    CHECK(moved.sign("m").size() == 64);
+    CHECK_THROWS_AS((void)key.sign("m"), std::logic_error);  // NOLINT(bugprone-use-after-move): the point
+}
