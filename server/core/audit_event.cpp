@@ -138,7 +138,90 @@ void append_canonical(std::string& out, const json& v) {
     }
 }
 
+// A strict reader for is_plain_canonical_json: no whitespace, no escapes,
+// ASCII only, integers without sign on zero, fraction or exponent.
+class PlainCanonical {
+public:
+    explicit PlainCanonical(std::string_view t) : t_(t) {}
+    bool whole() { return value(0) && i_ == t_.size(); }
+
+private:
+    static constexpr int kMaxDepth = 32;
+
+    bool value(int depth) {
+        if (i_ >= t_.size()) return false;
+        switch (t_[i_]) {
+            case '{': return object(depth + 1);
+            case '[': return array(depth + 1);
+            case '"': return string(nullptr);
+            case 't': return word("true");
+            case 'f': return word("false");
+            case 'n': return word("null");
+            default: return integer();
+        }
+    }
+    bool word(std::string_view w) {
+        if (t_.substr(i_, w.size()) != w) return false;
+        i_ += w.size();
+        return true;
+    }
+    bool string(std::string_view* out) {
+        const std::size_t start = ++i_;
+        for (; i_ < t_.size(); ++i_) {
+            const auto c = static_cast<unsigned char>(t_[i_]);
+            if (c == '"') {
+                if (out) *out = t_.substr(start, i_ - start);
+                ++i_;
+                return true;
+            }
+            if (c < 0x20 || c >= 0x7f || c == '\\') return false;
+        }
+        return false;
+    }
+    bool integer() {
+        const std::size_t start = i_;
+        if (t_[i_] == '-') ++i_;
+        const std::size_t digits = i_;
+        while (i_ < t_.size() && t_[i_] >= '0' && t_[i_] <= '9') ++i_;
+        const std::size_t n = i_ - digits;
+        if (n == 0 || n > 18) return false;
+        if (t_[digits] == '0' && (n > 1 || digits != start)) return false;  // 01, -0
+        return true;
+    }
+    bool object(int depth) {
+        if (depth > kMaxDepth) return false;
+        ++i_;
+        if (i_ < t_.size() && t_[i_] == '}') return ++i_, true;
+        std::string_view previous;
+        for (bool first = true;; first = false) {
+            std::string_view name;
+            if (i_ >= t_.size() || t_[i_] != '"' || !string(&name)) return false;
+            if (!first && !(previous < name)) return false;  // ASCII: byte order is UTF-16 order
+            previous = name;
+            if (i_ >= t_.size() || t_[i_++] != ':' || !value(depth)) return false;
+            if (i_ >= t_.size()) return false;
+            if (t_[i_] == '}') return ++i_, true;
+            if (t_[i_++] != ',') return false;
+        }
+    }
+    bool array(int depth) {
+        if (depth > kMaxDepth) return false;
+        ++i_;
+        if (i_ < t_.size() && t_[i_] == ']') return ++i_, true;
+        for (;;) {
+            if (!value(depth) || i_ >= t_.size()) return false;
+            if (t_[i_] == ']') return ++i_, true;
+            if (t_[i_++] != ',') return false;
+        }
+    }
+
+    std::string_view t_;
+    std::size_t i_ = 0;
+};
+
 }  // namespace
+
+bool is_plain_canonical_json(std::string_view text) noexcept { return PlainCanonical(text).whole(); }
 
 std::string canonical_json(const json& value) {
     std::string out;
@@ -155,7 +238,11 @@ std::string audit_event_hash(const AuditEvent& e) {
     text += "\n{\"actor\":";
     append_string(text, e.actor);
     text += ",\"detail\":";
-    append_canonical(text, e.detail);
+    if (!e.detail_text.empty() && is_plain_canonical_json(e.detail_text)) {
+        text += e.detail_text;
+    } else {
+        append_canonical(text, e.detail);
+    }
     text += ",\"kind\":";
     append_string(text, e.kind);
     text += ",\"seq\":";

@@ -27,11 +27,22 @@ struct AuditEvent {
     nlohmann::json detail = nlohmann::json::object();
     std::string prev_hash;
     std::string hash;
+    // When not empty: the text `detail` was read from (a store row). If it
+    // already is canonical JSON the hash uses it as it is, so a verifier
+    // need not parse and re-serialise every event; `detail` may then be
+    // left unparsed (null) by a reader that only verifies.
+    std::string detail_text;  // last: positional initialisers leave it empty
 };
 
 // RFC 8785 canonical JSON of a value made of objects, arrays, strings,
 // integers, booleans and null (floating-point numbers are not used in events).
 [[nodiscard]] std::string canonical_json(const nlohmann::json& value);
+
+// True when `text` is, byte for byte, the canonical JSON of the value it
+// holds, for the plain shapes the server writes: ASCII without escapes,
+// integers of at most 18 digits, member names in increasing order, nesting
+// at most 32 deep. False says only "not plain": parse and canonicalise.
+[[nodiscard]] bool is_plain_canonical_json(std::string_view text) noexcept;
 
 // The hash an event must carry given its fields and prev_hash.
 [[nodiscard]] std::string audit_event_hash(const AuditEvent& e);

@@ -18,12 +18,13 @@ AuditEvent append_audit(Connection& c, AuditEntry entry) {
     e.subject = std::move(entry.subject);
     e.detail = std::move(entry.detail);
     e.prev_hash = std::move(head_hash);
+    e.detail_text = canonical_json(e.detail);  // stored as is, and hashed without serialising again
     e.hash = audit_event_hash(e);
     auto st = c.cached(
         "INSERT INTO audit_events (seq, ts, kind, actor, subject, detail, prev_hash, hash) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     st.bind(1, e.seq).bind(2, e.ts).bind(3, e.kind).bind(4, e.actor).bind(5, e.subject);
-    st.bind(6, canonical_json(e.detail)).bind(7, e.prev_hash).bind(8, e.hash);
+    st.bind(6, e.detail_text).bind(7, e.prev_hash).bind(8, e.hash);
     st.run();
     return e;
 }
@@ -41,7 +42,8 @@ std::vector<AuditEvent> list_audit(Connection& c, std::int64_t after, std::int64
         e.kind = st.text(2);
         e.actor = st.text(3);
         e.subject = st.text(4);
-        e.detail = nlohmann::json::parse(st.text(5), nullptr, false);
+        e.detail_text = st.text(5);
+        e.detail = nlohmann::json::parse(e.detail_text, nullptr, false);
         e.prev_hash = st.text(6);
         e.hash = st.text(7);
         out.push_back(std::move(e));

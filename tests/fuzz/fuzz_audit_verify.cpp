@@ -53,7 +53,7 @@ std::optional<entitle::AuditEvent> event_from_line(std::string_view line) {
     auto hash = string_member(j, "hash");
     if (!seq || !ts || !kind || !actor || !subject || !prev || !hash) return std::nullopt;
     return entitle::AuditEvent{*seq, *ts, std::move(*kind), std::move(*actor), std::move(*subject),
-                               j.at("detail"), std::move(*prev), std::move(*hash)};
+                               j.at("detail"), std::move(*prev), std::move(*hash), {}};
 }
 
 }  // namespace
@@ -113,6 +113,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ENTITLE_FUZZ_CHECK(result.how.empty() && result.message.empty());
     } else {
         ENTITLE_FUZZ_CHECK(!result.how.empty() && !result.message.empty());
+    }
+    // The stored-text shortcut never changes a hash: with detail_text set
+    // to any serialisation of detail (compact dump, or the canonical form,
+    // or the detail as a bare string), the hash is the one of detail.
+    for (const auto& e : events) {
+        std::string plain;
+        try {
+            plain = audit_event_hash(e);
+        } catch (const std::invalid_argument&) {
+            continue;  // a float: not hashable either way
+        }
+        AuditEvent stored = e;
+        stored.detail_text = e.detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        ENTITLE_FUZZ_CHECK(audit_event_hash(stored) == plain);
+        stored.detail_text = canonical_json(e.detail);
+        ENTITLE_FUZZ_CHECK(audit_event_hash(stored) == plain);
     }
     if (rehash && hashable) {
         ENTITLE_FUZZ_CHECK(result.intact);

@@ -177,3 +177,75 @@ TEST_CASE("verification can resume after a known head") {
     CHECK(v.intact());
     CHECK(v.count() == 4);
 }
+
+TEST_CASE("is_plain_canonical_json accepts exactly canonical text of the plain shapes") {
+    const json samples[] = {
+        json::object(),
+        json::array(),
+        {{"a", 1}, {"b", {{"c", json::array({1, -2, "x", true, false, nullptr, json::object()})}}}},
+        {{"host", "h_abc"}, {"in_use", 17}, {"lease", "l_1"}, {"max", -123456789012345678LL}},
+        {{"n", 0}, {"name", "with spaces and 'quotes' and /slashes/"}},
+    };
+    for (const auto& v : samples) {
+        const auto text = canonical_json(v);
+        CAPTURE(text);
+        CHECK(is_plain_canonical_json(text));
+    }
+    CHECK(is_plain_canonical_json("0"));
+    CHECK(is_plain_canonical_json("\"\""));
+    CHECK(is_plain_canonical_json("[[],{}]"));
+}
+
+TEST_CASE("is_plain_canonical_json refuses anything canonical_json would write differently, or may") {
+    for (const char* text : {
+             "",                              // nothing
+             " {}",  "{} ", "{\"a\": 1}",     // whitespace
+             "{\"b\":1,\"a\":2}",             // names out of order
+             "{\"a\":1,\"a\":2}",             // a name twice
+             "\"a\\nb\"", "\"\\u0041\"",      // escapes (canonical or not): the slow path decides
+             "\"\xC3\xA9\"",                  // non-ASCII
+             "\"a\x01\"",  "\"\x7f\"",        // raw control characters, DEL
+             "-0", "01", "-", "1.5", "1e3", "+1",
+             "1234567890123456789",           // 19 digits: may not fit
+             "tru", "nul", "truex",
+             "{\"a\":1", "[1,]", "[,1]", "{,}", "{\"a\"}", "{\"a\":}", "[1 2]", "\"open",
+             "{}{}", "1,2",
+         }) {
+        CAPTURE(text);
+        CHECK_FALSE(is_plain_canonical_json(text));
+    }
+    std::string deep(33, '[');
+    deep += std::string(33, ']');
+    CHECK_FALSE(is_plain_canonical_json(deep));
+    std::string ok_deep(32, '[');
+    ok_deep += std::string(32, ']');
+    CHECK(is_plain_canonical_json(ok_deep));
+}
+
+TEST_CASE("the event hash is the same whether the detail comes as stored canonical text or as JSON") {
+    AuditEvent e;
+    e.seq = 7;
+    e.ts = 1'795'000'000'123;
+    e.kind = "lease_granted";
+    e.actor = "tok";
+    e.subject = "l_1";
+    e.detail = {{"in_use", 3}, {"host", "h_1"}, {"nested", {{"z", nullptr}, {"a", json::array({1, 2})}}}};
+    e.prev_hash = kGenesisHash;
+    const std::string from_json = audit_event_hash(e);
+
+    AuditEvent stored = e;
+    stored.detail_text = canonical_json(e.detail);
+    REQUIRE(is_plain_canonical_json(stored.detail_text));
+    stored.detail = nullptr;  // a verifying reader leaves it unparsed
+    CHECK(audit_event_hash(stored) == from_json);
+
+    // Text that is not plain canonical JSON is not trusted: the parsed detail is hashed.
+    AuditEvent spaced = e;
+    spaced.detail_text = e.detail.dump(1);
+    CHECK(audit_event_hash(spaced) == from_json);
+
+    // An edit of the stored text changes the hash.
+    AuditEvent edited = stored;
+    edited.detail_text.replace(edited.detail_text.find("3"), 1, "4");
+    CHECK(audit_event_hash(edited) != from_json);
+}

@@ -56,7 +56,8 @@ std::optional<AuditEvent> event_from_json(const json& j) {
                       subject.get<std::string>(),
                       j.at("detail"),
                       prev.get<std::string>(),
-                      hash.get<std::string>()};
+                      hash.get<std::string>(),
+                      {}};  // no stored text: the hash canonicalises detail
 }
 
 class ApiSource final : public ReportSource {

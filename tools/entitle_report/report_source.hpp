@@ -39,8 +39,10 @@ class ReportSource {
     // "store copy FILE" or "server URL", for report headers.
     [[nodiscard]] virtual std::string describe() const = 0;
 
-    // Every audit event in seq order, as stored. A stored detail that is not
-    // JSON is passed as a JSON string, so verification sees it as edited.
+    // Every audit event in seq order, as stored, for verifying the chain. A
+    // stored detail that is not JSON is passed as a JSON string, so
+    // verification sees it as edited. A detail stored in canonical form may
+    // come as `detail_text` only (`detail` null): the hash needs no more.
     [[nodiscard]] virtual Outcome<> stream_audit(const AuditVisitor& visit) = 0;
 
     // The history as of the audit head. `observer`, when set, sees every

@@ -85,17 +85,23 @@ std::vector<std::string> string_list(const std::string& json_text) {
     return out;
 }
 
-AuditEvent event_row(const Query& q) {
+// `parse_detail` false: only verifying, so a detail stored in canonical form
+// stays text (the hash uses detail_text) and is not parsed.
+AuditEvent event_row(const Query& q, bool parse_detail = true) {
     AuditEvent e;
     e.seq = q.int64(0);
     e.ts = q.int64(1);
     e.kind = q.text(2);
     e.actor = q.text(3);
     e.subject = q.text(4);
-    const std::string detail = q.text(5);
-    e.detail = nlohmann::json::parse(detail, nullptr, false);
-    // Not JSON at all: keep the text, so the hash check reports the edit.
-    if (e.detail.is_discarded()) e.detail = detail;
+    e.detail_text = q.text(5);
+    if (parse_detail || !is_plain_canonical_json(e.detail_text)) {
+        e.detail = nlohmann::json::parse(e.detail_text, nullptr, false);
+        // Not JSON at all: keep the text, so the hash check reports the edit.
+        if (e.detail.is_discarded()) e.detail = e.detail_text;
+    } else {
+        e.detail = nullptr;
+    }
     e.prev_hash = q.text(6);
     e.hash = q.text(7);
     return e;
@@ -123,7 +129,7 @@ class StoreSource final : public ReportSource {
     [[nodiscard]] std::string describe() const override { return "store copy " + path_; }
 
     Outcome<> stream_audit(const AuditVisitor& visit) override {
-        return stream_until(std::nullopt, visit);
+        return stream_until(std::nullopt, visit, false);
     }
 
     Outcome<History> load_history(const HistoryRequest& request,
@@ -161,13 +167,13 @@ class StoreSource final : public ReportSource {
         return failed(fmt::format("cannot read {}: {}", path_, q.error()));
     }
 
-    Outcome<> stream_until(std::optional<std::int64_t> last, const AuditVisitor& visit) {
+    Outcome<> stream_until(std::optional<std::int64_t> last, const AuditVisitor& visit, bool parse_detail = true) {
         Query q(db_.get(), fmt::format("SELECT {} FROM audit_events WHERE seq <= ?1 ORDER BY seq",
                                        kEventColumns));
         q.bind(1, last.value_or(std::numeric_limits<std::int64_t>::max()));
         // Bounded by the table: one row per step, and the visitor may stop early.
         while (q.step()) {
-            if (!visit(event_row(q))) return {};
+            if (!visit(event_row(q, parse_detail))) return {};
         }
         if (!q.ok()) return query_failed(q);
         return {};
