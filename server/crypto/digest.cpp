@@ -19,13 +19,25 @@ struct MdCtxDeleter {
 };
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
+// SHA-256 fetched from the provider once: EVP_sha256() makes OpenSSL 3 look
+// the algorithm up (under its store's locks) at every EVP_DigestInit.
+const EVP_MD* sha256_md() {
+    static const EVP_MD* md = [] {
+        EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+        if (m == nullptr) throw std::runtime_error("OpenSSL has no SHA-256");
+        return m;
+    }();
+    return md;
+}
+
 }  // namespace
 
 Sha256 sha256(std::string_view data) {
-    MdCtxPtr ctx(EVP_MD_CTX_new());
+    // One context per thread, reset by each init: no allocation per digest.
+    thread_local MdCtxPtr ctx(EVP_MD_CTX_new());
     Sha256 out{};
     unsigned int len = 0;
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
+    if (!ctx || EVP_DigestInit_ex2(ctx.get(), sha256_md(), nullptr) != 1 ||
         EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
         EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size()) {
         throw std::runtime_error("SHA-256 failed in OpenSSL");
@@ -40,12 +52,12 @@ std::string sha256_hex(std::string_view data) {
 
 std::string to_hex(std::string_view bytes) {
     static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
+    std::string out(bytes.size() * 2, '\0');
+    char* p = out.data();
     for (const char c : bytes) {
         const auto b = static_cast<unsigned char>(c);
-        out.push_back(kDigits[b >> 4]);
-        out.push_back(kDigits[b & 0x0F]);
+        *p++ = kDigits[b >> 4];
+        *p++ = kDigits[b & 0x0F];
     }
     return out;
 }
