@@ -238,10 +238,15 @@ std::string audit_event_hash(const AuditEvent& e) {
     text += "\n{\"actor\":";
     append_string(text, e.actor);
     text += ",\"detail\":";
-    if (!e.detail_text.empty() && is_plain_canonical_json(e.detail_text)) {
+    if (e.detail_text.empty()) {
+        append_canonical(text, e.detail);
+    } else if (is_plain_canonical_json(e.detail_text)) {
         text += e.detail_text;
     } else {
-        append_canonical(text, e.detail);
+        // Stored text in another form: what it holds is hashed; text that
+        // is not JSON at all counts as a JSON string, so it shows as edited.
+        auto parsed = json::parse(e.detail_text, nullptr, false);
+        append_canonical(text, parsed.is_discarded() ? json(e.detail_text) : parsed);
     }
     text += ",\"kind\":";
     append_string(text, e.kind);
@@ -268,6 +273,12 @@ void AuditChainVerifier::start_after(std::int64_t seq, std::string hash) {
 
 bool AuditChainVerifier::feed(const AuditEvent& e) {
     if (problem_ != Problem::none) return false;
+    if (e.seq != head_seq_ + 1) return feed(e, e.hash);  // reported as missing or reordered, unhashed
+    return feed(e, audit_event_hash(e));
+}
+
+bool AuditChainVerifier::feed(const AuditEvent& e, std::string_view computed_hash) {
+    if (problem_ != Problem::none) return false;
     const std::int64_t expected = head_seq_ + 1;
     auto broken = [&](Problem p, std::int64_t at) {
         problem_ = p;
@@ -278,7 +289,7 @@ bool AuditChainVerifier::feed(const AuditEvent& e) {
         if (e.seq > expected) return broken(Problem::missing, expected);
         return broken(Problem::reordered, e.seq);
     }
-    if (audit_event_hash(e) != e.hash) return broken(Problem::edited, e.seq);
+    if (computed_hash != e.hash) return broken(Problem::edited, e.seq);
     if (e.prev_hash != head_hash_) {
         return broken(expected == 1 ? Problem::bad_start : Problem::bad_link, e.seq);
     }

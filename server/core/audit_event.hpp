@@ -27,10 +27,11 @@ struct AuditEvent {
     nlohmann::json detail = nlohmann::json::object();
     std::string prev_hash;
     std::string hash;
-    // When not empty: the text `detail` was read from (a store row). If it
-    // already is canonical JSON the hash uses it as it is, so a verifier
-    // need not parse and re-serialise every event; `detail` may then be
-    // left unparsed (null) by a reader that only verifies.
+    // When not empty: the stored text of `detail` (a store row), which the
+    // hash is then computed from: as it is when it already is canonical
+    // JSON (no parse, no re-serialisation), else from what it parses to
+    // (text that is not JSON counts as a JSON string). A reader that only
+    // verifies may leave `detail` unparsed (null).
     std::string detail_text;  // last: positional initialisers leave it empty
 };
 
@@ -57,6 +58,9 @@ public:
     enum class Problem { none, edited, missing, reordered, bad_link, bad_start };
     // Returns false once a problem has been found.
     bool feed(const AuditEvent& e);
+    // The same, with audit_event_hash(e) computed by the caller (for
+    // instance on another thread, while the next events are read).
+    bool feed(const AuditEvent& e, std::string_view computed_hash);
     [[nodiscard]] bool intact() const noexcept { return problem_ == Problem::none; }
     [[nodiscard]] Problem problem() const noexcept { return problem_; }
     [[nodiscard]] std::int64_t broken_seq() const noexcept { return broken_seq_; }

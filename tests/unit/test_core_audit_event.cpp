@@ -239,10 +239,19 @@ TEST_CASE("the event hash is the same whether the detail comes as stored canonic
     stored.detail = nullptr;  // a verifying reader leaves it unparsed
     CHECK(audit_event_hash(stored) == from_json);
 
-    // Text that is not plain canonical JSON is not trusted: the parsed detail is hashed.
-    AuditEvent spaced = e;
+    // Text in another form is parsed, and what it holds is hashed.
+    AuditEvent spaced = stored;
     spaced.detail_text = e.detail.dump(1);
+    REQUIRE_FALSE(is_plain_canonical_json(spaced.detail_text));
     CHECK(audit_event_hash(spaced) == from_json);
+
+    // Text that is not JSON at all counts as a JSON string holding it.
+    AuditEvent garbage = stored;
+    garbage.detail_text = "{not json";
+    AuditEvent as_string = e;
+    as_string.detail = "{not json";
+    CHECK(audit_event_hash(garbage) == audit_event_hash(as_string));
+    CHECK(audit_event_hash(garbage) != from_json);
 
     // An edit of the stored text changes the hash.
     AuditEvent edited = stored;

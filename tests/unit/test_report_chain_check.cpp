@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
+#include <string>
 #include <vector>
 
 using namespace entitle;
@@ -29,12 +31,32 @@ std::vector<AuditEvent> chain(int n) {
     return out;
 }
 
+// Checks the events twice, hashing as it goes and with every hash computed
+// beforehand (as `entitle-report verify` does on a second thread): both must
+// come to the same result, in every test below.
 ChainResult check(const std::vector<AuditEvent>& events) {
     ChainCheck c;
     for (const auto& e : events) {
         if (!c.feed(e)) break;
     }
-    return c.result();
+    ChainCheck pre;
+    for (const auto& e : events) {
+        std::optional<std::string> computed;
+        try {
+            computed = audit_event_hash(e);
+        } catch (const std::exception&) {
+        }
+        if (!pre.feed(e, computed)) break;
+    }
+    const auto a = c.result(), b = pre.result();
+    CHECK(a.intact == b.intact);
+    CHECK(a.events == b.events);
+    CHECK(a.head_seq == b.head_seq);
+    CHECK(a.head_hash == b.head_hash);
+    CHECK(a.broken_seq == b.broken_seq);
+    CHECK(a.how == b.how);
+    CHECK(a.message == b.message);
+    return a;
 }
 
 }  // namespace

@@ -56,6 +56,18 @@ std::string problem_name(Problem p) {
     return "unknown";
 }
 
+bool ChainCheck::feed(const AuditEvent& e, const std::optional<std::string>& computed) {
+    // Not hashable: the verifier's own path finds the same exception (or
+    // a seq problem before it) and the handling below reports it.
+    if (!computed || broken_) return feed(e);
+    if (verifier_.feed(e, *computed)) return true;
+    broken_ = true;
+    problem_ = verifier_.problem();
+    broken_seq_ = verifier_.broken_seq();
+    at_break_ = e;
+    return true;
+}
+
 bool ChainCheck::feed(const AuditEvent& e) {
     if (broken_) {
         if (after_break_.size() < kLookahead) after_break_.push_back(e);

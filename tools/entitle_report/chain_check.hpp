@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ class ChainCheck {
     // Feed events in stream order. Returns false when nothing more is needed
     // (the break is found and the look ahead is full).
     bool feed(const AuditEvent& e);
+    // The same with the event's hash computed beforehand (another thread):
+    // `computed` is audit_event_hash(e), or nullopt when that threw.
+    bool feed(const AuditEvent& e, const std::optional<std::string>& computed);
     [[nodiscard]] ChainResult result() const;
 
   private:

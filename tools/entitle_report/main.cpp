@@ -9,11 +9,13 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "common/atomic_file.hpp"
 #include "entitle_report/chain_check.hpp"
@@ -203,11 +205,54 @@ Outcome<int> run_verify(Options& o) {
     if (!source) return std::unexpected(source.error());
     ChainCheck chain;
     std::int64_t seen = 0;
+    // Hashing is most of the work and each event's hash depends on that
+    // event alone: a second thread hashes one batch while this one reads
+    // the next; the chain itself is then checked in order here.
+    struct Batch {
+        std::vector<AuditEvent> events;
+        std::vector<std::optional<std::string>> hashes;
+    };
+    constexpr std::size_t kBatch = 4096;
+    auto hash_all = [](std::unique_ptr<Batch> b) {
+        b->hashes.resize(b->events.size());
+        for (std::size_t i = 0; i < b->events.size(); ++i) {
+            try {
+                b->hashes[i] = audit_event_hash(b->events[i]);
+            } catch (const std::exception&) {
+                // left empty: ChainCheck reports the event as it did unbatched
+            }
+        }
+        return b;
+    };
+    std::future<std::unique_ptr<Batch>> hashing;
+    bool wanted = true;  // false once the chain check has all it needs
+    auto check_hashed = [&] {
+        if (!hashing.valid()) return;
+        const auto done = hashing.get();
+        for (std::size_t i = 0; i < done->events.size() && wanted; ++i) {
+            wanted = chain.feed(done->events[i], done->hashes[i]);
+        }
+    };
+    auto reading = std::make_unique<Batch>();
     auto streamed = (*source)->stream_audit([&](const AuditEvent& e) {
         ++seen;
-        return chain.feed(e);
+        reading->events.push_back(e);
+        if (reading->events.size() < kBatch) return true;
+        check_hashed();
+        if (!wanted) return false;
+        hashing = std::async(std::launch::async, hash_all, std::move(reading));
+        reading = std::make_unique<Batch>();
+        reading->events.reserve(kBatch);
+        return true;
     });
+    check_hashed();  // also when reading failed: the thread must be joined before returning
     if (!streamed) return std::unexpected(streamed.error());
+    if (wanted) {
+        const auto last = hash_all(std::move(reading));
+        for (std::size_t i = 0; i < last->events.size() && wanted; ++i) {
+            wanted = chain.feed(last->events[i], last->hashes[i]);
+        }
+    }
     if (seen == 0) {
         return failed(
             fmt::format("{} holds no audit events: nothing to verify", (*source)->describe()));

@@ -41,8 +41,8 @@ class ReportSource {
 
     // Every audit event in seq order, as stored, for verifying the chain. A
     // stored detail that is not JSON is passed as a JSON string, so
-    // verification sees it as edited. A detail stored in canonical form may
-    // come as `detail_text` only (`detail` null): the hash needs no more.
+    // verification sees it as edited. The detail may come as `detail_text`
+    // only (`detail` null): the hash needs no more.
     [[nodiscard]] virtual Outcome<> stream_audit(const AuditVisitor& visit) = 0;
 
     // The history as of the audit head. `observer`, when set, sees every

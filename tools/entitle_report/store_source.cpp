@@ -85,8 +85,8 @@ std::vector<std::string> string_list(const std::string& json_text) {
     return out;
 }
 
-// `parse_detail` false: only verifying, so a detail stored in canonical form
-// stays text (the hash uses detail_text) and is not parsed.
+// `parse_detail` false: only verifying, so the detail stays text (the hash
+// reads detail_text; parsing, when needed at all, happens where it is hashed).
 AuditEvent event_row(const Query& q, bool parse_detail = true) {
     AuditEvent e;
     e.seq = q.int64(0);
@@ -95,12 +95,14 @@ AuditEvent event_row(const Query& q, bool parse_detail = true) {
     e.actor = q.text(3);
     e.subject = q.text(4);
     e.detail_text = q.text(5);
-    if (parse_detail || !is_plain_canonical_json(e.detail_text)) {
+    if (parse_detail) {
         e.detail = nlohmann::json::parse(e.detail_text, nullptr, false);
         // Not JSON at all: keep the text, so the hash check reports the edit.
         if (e.detail.is_discarded()) e.detail = e.detail_text;
     } else {
-        e.detail = nullptr;
+        // Verifying only: the hash reads detail_text (an empty one is not
+        // JSON, so it stands as the empty string, as parsing would make it).
+        e.detail = e.detail_text.empty() ? nlohmann::json("") : nlohmann::json(nullptr);
     }
     e.prev_hash = q.text(6);
     e.hash = q.text(7);
