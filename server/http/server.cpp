@@ -187,7 +187,7 @@ private:
         try {
             server_->router.dispatch(request_, info_, make_reply(answered));
         } catch (const std::exception& e) {
-            internal_error(answered, "handler", e.what());
+            if (!answered->exchange(true)) write(internal_error("handler", e.what()));
         }
     }
 
@@ -199,19 +199,17 @@ private:
                 try {
                     res = build();
                 } catch (const std::exception& e) {
-                    spdlog::error("event=internal_error stage=reply route={} error={}", self->info_.route, e.what());
-                    res = error_response({ErrorCode::internal, "internal error; the request may be retried"});
+                    res = self->internal_error("reply", e.what());
                 }
                 self->write(std::move(*res));
             });
         });
     }
 
-    void internal_error(const std::shared_ptr<std::atomic<bool>>& answered, std::string_view stage,
-                        std::string_view what) {
+    // Logs what a handler or reply builder threw; the client learns only that it failed.
+    Response internal_error(std::string_view stage, std::string_view what) const {
         spdlog::error("event=internal_error stage={} route={} error={}", stage, info_.route, what);
-        if (answered->exchange(true)) return;
-        write(error_response({ErrorCode::internal, "internal error; the request may be retried"}));
+        return error_response({ErrorCode::internal, "internal error; the request may be retried"});
     }
 
     void answer_error_and_close(const Error& error) {
