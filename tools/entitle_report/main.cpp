@@ -226,12 +226,11 @@ Outcome<int> run_verify(Options& o) {
     };
     std::future<std::unique_ptr<Batch>> hashing;
     bool wanted = true;  // false once the chain check has all it needs
+    auto feed_batch = [&](const Batch& b) {
+        for (std::size_t i = 0; i < b.events.size() && wanted; ++i) wanted = chain.feed(b.events[i], b.hashes[i]);
+    };
     auto check_hashed = [&] {
-        if (!hashing.valid()) return;
-        const auto done = hashing.get();
-        for (std::size_t i = 0; i < done->events.size() && wanted; ++i) {
-            wanted = chain.feed(done->events[i], done->hashes[i]);
-        }
+        if (hashing.valid()) feed_batch(*hashing.get());
     };
     auto reading = std::make_unique<Batch>();
     auto streamed = (*source)->stream_audit([&](const AuditEvent& e) {
@@ -247,12 +246,7 @@ Outcome<int> run_verify(Options& o) {
     });
     check_hashed();  // also when reading failed: the thread must be joined before returning
     if (!streamed) return std::unexpected(streamed.error());
-    if (wanted) {
-        const auto last = hash_all(std::move(reading));
-        for (std::size_t i = 0; i < last->events.size() && wanted; ++i) {
-            wanted = chain.feed(last->events[i], last->hashes[i]);
-        }
-    }
+    if (wanted) feed_batch(*hash_all(std::move(reading)));
     if (seen == 0) {
         return failed(
             fmt::format("{} holds no audit events: nothing to verify", (*source)->describe()));
