@@ -29,8 +29,13 @@ std::string store_metrics(const store::StoreStats& s) {
         "# HELP entitle_store_writes_failing 1 while the last write batch failed for a disk reason "
         "(full, I/O error, read-only).\n"
         "# TYPE entitle_store_writes_failing gauge\n"
-        "entitle_store_writes_failing {}\n",
-        s.commits, s.units, s.failed_commits, s.commit_seconds, s.max_batch, s.writes_failing ? 1 : 0);
+        "entitle_store_writes_failing {}\n"
+        "# HELP entitle_store_checkpoints_total WAL checkpoint passes completed (pages copied back "
+        "into the database file and synced).\n"
+        "# TYPE entitle_store_checkpoints_total counter\n"
+        "entitle_store_checkpoints_total {}\n",
+        s.commits, s.units, s.failed_commits, s.commit_seconds, s.max_batch, s.writes_failing ? 1 : 0,
+        s.checkpoints);
 }
 
 // Live usage from the store: one indexed pass over the active leases.

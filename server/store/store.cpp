@@ -71,7 +71,12 @@ Result<std::unique_ptr<Store>> Store::create(const std::string& path, StoreOptio
 }
 
 Store::Store(std::string path, Connection writer, StoreOptions options)
-    : path_(std::move(path)), options_(std::move(options)), writer_conn_(std::move(writer)) {
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      writer_conn_(std::move(writer)),
+      checkpoint_conn_(path_, Connection::Mode::read_write, vfs()) {
+    // A checkpoint syncs the WAL before and the database file after copying.
+    checkpoint_conn_.exec("PRAGMA synchronous = FULL");
     // Checkpoints run by hand after a successful COMMIT (checkpoint_if_due):
     // SQLite's automatic one runs inside COMMIT and reports its own failure
     // (disk full while copying pages back) as the COMMIT's, which would turn
@@ -92,6 +97,7 @@ Store::Store(std::string path, Connection writer, StoreOptions options)
             if (t == "tokens" || t == "hosts") store.credentials_touched_ = true;
         },
         this);
+    checkpointer_ = std::thread([this] { checkpointer_loop(); });
     writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -102,6 +108,12 @@ Store::~Store() {
     }
     queue_cv_.notify_one();
     writer_.join();
+    {
+        std::lock_guard lock(checkpoint_mutex_);
+        checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_one();
+    checkpointer_.join();
     // Fold the WAL back into the main file so a stopped store is one file.
     sqlite3_wal_checkpoint_v2(writer_conn_.raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
                               nullptr);
@@ -236,15 +248,49 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
     for (std::size_t i = 0; i < batch.size(); ++i) batch[i].second(std::move(outcomes[i]));
 }
 
+bool Store::checkpoint(Connection& c) {
+    // PASSIVE: copies what no reader still needs, never waits for a lock
+    // (SQLITE_BUSY when the other thread's pass is running). A pass that
+    // fails (disk full while writing pages back) leaves the WAL as it was:
+    // nothing is lost, a later pass tries again.
+    const int rc = sqlite3_wal_checkpoint_v2(c.raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK) return false;
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
 void Store::checkpoint_if_due() {
-    // SQLite's default threshold. A checkpoint that fails (disk full while
-    // writing pages back) leaves the WAL as it was: nothing is lost, the
-    // next commit tries again.
-    constexpr int checkpoint_frames = 1000;
-    if (wal_frames_ < checkpoint_frames) return;
-    const int rc = sqlite3_wal_checkpoint_v2(writer_conn_.raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                             nullptr, nullptr);
-    if (rc == SQLITE_OK) wal_frames_ = 0;
+    if (wal_frames_ >= options_.restart_frames) {
+        // Copies the frames the checkpointer has not yet, so that the next
+        // transaction finds the WAL copied back and starts it over.
+        if (checkpoint(writer_conn_)) wal_frames_ = frames_at_last_ask_ = 0;
+        return;
+    }
+    // A pass copies what was committed up to its start, so the next one is
+    // asked for once another checkpoint_frames have been added.
+    if (wal_frames_ < frames_at_last_ask_) frames_at_last_ask_ = 0;  // the WAL started over
+    if (wal_frames_ - frames_at_last_ask_ >= options_.checkpoint_frames &&
+        !checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) {
+        frames_at_last_ask_ = wal_frames_;
+        {
+            std::lock_guard lock(checkpoint_mutex_);
+            checkpoint_due_ = true;
+        }
+        checkpoint_cv_.notify_one();
+    }
+}
+
+void Store::checkpointer_loop() {
+    for (;;) {
+        {
+            std::unique_lock lock(checkpoint_mutex_);
+            checkpoint_cv_.wait(lock, [this] { return checkpoint_stop_ || checkpoint_due_; });
+            if (checkpoint_stop_) return;
+            checkpoint_due_ = false;
+        }
+        checkpoint(checkpoint_conn_);
+        checkpoint_asked_.store(false, std::memory_order_release);
+    }
 }
 
 Store::ReaderLease Store::acquire_reader() {
@@ -319,7 +365,8 @@ StoreStats Store::stats() const {
                       failed_commits_.load(std::memory_order_relaxed),
                       static_cast<double>(commit_nanos_.load(std::memory_order_relaxed)) / 1e9,
                       max_batch_.load(std::memory_order_relaxed),
-                      writes_failing_.load(std::memory_order_relaxed)};
+                      writes_failing_.load(std::memory_order_relaxed),
+                      checkpoints_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace entitle::store

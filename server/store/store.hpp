@@ -13,6 +13,14 @@
 // Reads: `read()` runs a function on a pooled read-only connection on the
 // calling thread; WAL lets readers run while the writer commits.
 //
+// Checkpoints (copying the WAL back into the database file and syncing it)
+// run on a checkpointer thread with its own connection, beside the writer,
+// once the WAL holds `checkpoint_frames` frames. SQLite starts the WAL over
+// only when a write transaction begins with every frame copied back; under a
+// steady stream of commits that moment may never come, so once the WAL holds
+// `restart_frames` the writer finishes the copy itself after a commit (short:
+// the checkpointer has copied most of it) and the WAL starts over.
+//
 // Thread rules: every public member is safe to call from any thread.
 // Destruction drains the queue (every submitted unit completes) and closes
 // all connections.
@@ -35,6 +43,8 @@ namespace entitle::store {
 
 struct StoreOptions {
     std::size_t max_batch = 512;  // units per commit at most
+    int checkpoint_frames = 1000;  // the checkpointer starts a pass (SQLite's default threshold)
+    int restart_frames = 8000;     // the writer checkpoints itself (32 MB of 4 KiB pages)
     // The SQLite VFS every connection opens through; empty: the default one.
     // Tests name the fault-injecting VFS (store/fault_vfs.hpp) here.
     std::string vfs{};
@@ -47,6 +57,7 @@ struct StoreStats {
     double commit_seconds = 0;        // time spent in batches (work + COMMIT + fsync)
     std::uint64_t max_batch = 0;      // largest batch so far
     bool writes_failing = false;      // the last batch failed for a disk/store reason
+    std::uint64_t checkpoints = 0;    // checkpoint passes completed (either thread)
 };
 
 class Store {
@@ -108,6 +119,8 @@ private:
     void writer_loop();
     void run_batch(std::vector<std::pair<Work, Done>>& batch);
     void checkpoint_if_due();
+    void checkpointer_loop();
+    bool checkpoint(Connection& c);
     [[nodiscard]] const char* vfs() const noexcept {
         return options_.vfs.empty() ? nullptr : options_.vfs.c_str();
     }
@@ -132,8 +145,18 @@ private:
     std::atomic<std::uint64_t> commit_nanos_{0};
     std::atomic<bool> writes_failing_{false};
     int wal_frames_ = 0;  // writer thread only: WAL size after the last commit
+    int frames_at_last_ask_ = 0;  // writer thread only: WAL size when a pass was last asked for
+
+    Connection checkpoint_conn_;  // the checkpointer thread's only
+    std::mutex checkpoint_mutex_;
+    std::condition_variable checkpoint_cv_;
+    bool checkpoint_due_ = false;   // under checkpoint_mutex_
+    bool checkpoint_stop_ = false;  // under checkpoint_mutex_
+    std::atomic<bool> checkpoint_asked_{false};  // a pass is asked for or running
+    std::atomic<std::uint64_t> checkpoints_{0};
     bool credentials_touched_ = false;  // writer thread only: this batch changed tokens/hosts
     std::atomic<std::uint64_t> credentials_epoch_{0};
+    std::thread checkpointer_;
     std::thread writer_;  // last: started after everything above exists
 };
 

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -342,6 +343,60 @@ TEST_CASE("destroying the store completes every queued unit and keeps their writ
     auto reopened = Store::open(path);
     REQUIRE(reopened.has_value());
     CHECK(count_meta(**reopened, "d-%") == kQueued);
+}
+
+namespace {
+// A unit that dirties about `pages` 4 KiB pages: that many WAL frames at its commit.
+Store::Work bulky_unit(int i, int pages) {
+    return set_meta_unit("bulk-" + std::to_string(i), std::string(static_cast<std::size_t>(pages) * 4000, 'x'));
+}
+std::uintmax_t file_size_or_zero(const std::string& p) {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(p, ec);
+    return ec ? 0 : n;
+}
+}  // namespace
+
+TEST_CASE("the checkpointer thread copies the WAL back into the database file while the writer goes on") {
+    TempDir dir;
+    const std::string path = dir.file("entitle.db");
+    // The writer never checkpoints itself here: every pass is the checkpointer's.
+    auto s = create_store(dir, StoreOptions{.checkpoint_frames = 20, .restart_frames = 1'000'000'000});
+    const auto db_before = file_size_or_zero(path);
+    for (int i = 0; i < 40; ++i) REQUIRE(s->write_and_wait(bulky_unit(i, 4)).has_value());
+    // Passes run beside the writer, so wait for one (bounded).
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (s->stats().checkpoints == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    CHECK(s->stats().checkpoints >= 1);
+    // Pages reached the database file itself, not only the WAL.
+    CHECK(file_size_or_zero(path) > db_before + 20 * 4096);
+    CHECK(count_meta(*s, "bulk-%") == 40);
+}
+
+TEST_CASE("under a steady stream of commits the WAL starts over and stays bounded") {
+    TempDir dir;
+    const std::string path = dir.file("entitle.db");
+    constexpr int kRestart = 200;
+    auto s = create_store(dir, StoreOptions{.checkpoint_frames = 20, .restart_frames = kRestart});
+    std::uintmax_t largest = 0;
+    for (int i = 0; i < 300; ++i) {  // about 1,500 frames: several times the restart bound
+        REQUIRE(s->write_and_wait(bulky_unit(i, 4)).has_value());
+        largest = std::max(largest, file_size_or_zero(path + "-wal"));
+    }
+    // A frame is a page plus a 24-byte header. Once the WAL holds kRestart
+    // frames the writer copies the rest back and the next transaction starts
+    // it over, so it never holds much more than kRestart frames.
+    const std::uintmax_t frame = 4096 + 24;
+    CHECK(largest > 0);
+    CHECK(largest <= (kRestart + 64) * frame);
+    CHECK(s->stats().checkpoints >= 1);
+    CHECK(count_meta(*s, "bulk-%") == 300);
+    s.reset();
+    auto reopened = Store::open(path);
+    REQUIRE(reopened.has_value());
+    CHECK(count_meta(**reopened, "bulk-%") == 300);
 }
 
 TEST_CASE("meta_table get returns nothing for a missing key and set inserts then replaces") {
