@@ -9,6 +9,7 @@ by writing its public key to DATA/issuers/ before the server starts.
 import http.client
 import json
 import random
+import re
 import ssl
 import threading
 import time
@@ -782,3 +783,21 @@ def test_a_retry_after_the_lease_ended_is_410_expired_and_takes_no_seat(env):
     assert env.leases(token=host.token) == []
     # The seat is still free for a new request.
     env.grant(host)
+
+
+def test_lease_ids_are_opaque_fixed_length_and_sort_in_issue_order(env):
+    # A new lease's id begins with its issue time (so it is appended to the
+    # key index, not scattered over it) followed by 72 random bits.
+    env.import_license([entitlement("ws", feature="vWS", count=20)])
+    host = env.add_host()
+    ids = []
+    for _ in range(5):
+        ids.append(env.grant(host, feature="vWS")["lease_id"])
+        time.sleep(0.005)  # the time part has millisecond steps
+    for lease_id in ids:
+        assert re.fullmatch(r"l_[-0-9A-Za-z_]{20}", lease_id), lease_id
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # Random tails: ids issued in one run share at most their time prefix.
+    assert len({i[10:] for i in ids}) == len(ids)
+    page = env.get("/v1/leases?limit=10", token=env.new_token("auditor"))
+    assert [l["lease_id"] for l in page["leases"]] == ids
