@@ -122,7 +122,7 @@ Result<void> run_serve(const ServeOptions& options) {
     if (!server_id) return std::unexpected(server_id.error());
     // Publish the retired keys that signed leases still active (see rotate-key).
     auto live_kids = (*store)->read([&](store::Connection& c) -> Result<std::vector<std::string>> {
-        return store::active_lease_kids(c, std::time(nullptr));
+        return store::active_lease_kids(c);
     });
     if (!live_kids) return std::unexpected(live_kids.error());
     for (const auto& old : *live_kids) {

@@ -146,8 +146,12 @@ void end_lease(Connection& c, const LeaseRecord& l, std::string_view reason, std
 
 // Ends the leases of one entitlement that are past expires_at; returns how many.
 std::int64_t reclaim_expired(Connection& c, const std::string& jti, const std::string& ent, std::int64_t now_ms) {
-    auto st = c.cached(lease_select(
-        "WHERE license_jti = ?1 AND entitlement_id = ?2 AND ended_at IS NULL AND expires_at <= ?3"));
+    // Through the expiry index: it holds only the few leases past their
+    // expiry that the sweeper has not ended yet, where the entitlement's own
+    // index would walk every live lease of it.
+    auto st = c.cached(std::string("SELECT ") + std::string(kLeaseCols) +
+                       " FROM leases INDEXED BY leases_active_by_expiry "
+                       "WHERE ended_at IS NULL AND expires_at <= ?3 AND license_jti = ?1 AND entitlement_id = ?2");
     st.bind(1, jti).bind(2, ent).bind(3, now_ms / 1000);
     std::vector<LeaseRecord> expired;
     while (st.step()) expired.push_back(lease_row(st));
@@ -308,15 +312,23 @@ RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::
         end_lease(c, *l, "expired", "lease_expired", "system", now_ms);
         return {std::nullopt, Error{ErrorCode::expired, fmt::format("lease {} expired at {}", lease_id, l->expires_at)}};
     }
-    auto cands = candidates_for(c, l->feature, l->license_jti);
-    const Candidate* cand = nullptr;
-    for (const auto& x : cands) {
-        if (x.entitlement.id == l->entitlement_id) cand = &x;
+    // The lease's own entitlement, by its key (one seek, no join).
+    auto ent = c.cached(std::string("SELECT ") + std::string(kEntitlementColumnsAliased) +
+                        " FROM entitlements e WHERE e.license_jti = ?1 AND e.id = ?2");
+    ent.bind(1, l->license_jti).bind(2, l->entitlement_id);
+    if (!ent.step()) return {std::nullopt, Error{ErrorCode::expired, "the lease's entitlement no longer exists"}};
+    const auto stored = stored_entitlement_row(ent);
+    ent.reset();
+    const std::int64_t exp = std::max(l->expires_at, lease_expiry(stored.entitlement, now_s, default_lease_seconds));
+    // The signing key is written only when it changed (after a rotation):
+    // a renewal then touches no index but the two ordered by expiry.
+    if (kid == l->kid) {
+        auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3 WHERE id = ?1");
+        st.bind(1, l->id).bind(2, exp).bind(3, now_s).run();
+    } else {
+        auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3, kid = ?4 WHERE id = ?1");
+        st.bind(1, l->id).bind(2, exp).bind(3, now_s).bind(4, kid).run();
     }
-    if (!cand) return {std::nullopt, Error{ErrorCode::expired, "the lease's entitlement no longer exists"}};
-    const std::int64_t exp = std::max(l->expires_at, lease_expiry(cand->entitlement, now_s, default_lease_seconds));
-    auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3, kid = ?4 WHERE id = ?1");
-    st.bind(1, l->id).bind(2, exp).bind(3, now_s).bind(4, kid).run();
     l->expires_at = exp;
     l->renewed_at = now_s;
     l->kid = kid;
@@ -427,10 +439,10 @@ void move_leases_to_license(Connection& c, const std::string& old_jti, const std
     }
 }
 
-std::vector<std::string> active_lease_kids(Connection& c, std::int64_t now_s) {
+std::vector<std::string> active_lease_kids(Connection& c) {
     // A skip scan over leases_active_by_kid: one seek to each next distinct
-    // key, one to its latest expiry. A million active leases signed by one
-    // or two keys cost a handful of page reads, not a read of every lease.
+    // key. A million active leases signed by one or two keys cost a handful
+    // of page reads, not a read of every lease.
     std::vector<std::string> out;
     std::string after;  // "" sorts before every kid
     for (;;) {
@@ -438,9 +450,7 @@ std::vector<std::string> active_lease_kids(Connection& c, std::int64_t now_s) {
         next.bind(1, after);
         if (!next.step()) break;
         after = next.text(0);
-        auto latest = c.cached("SELECT max(expires_at) FROM leases WHERE ended_at IS NULL AND kid = ?1");
-        latest.bind(1, after);
-        if (latest.step() && !latest.is_null(0) && latest.int64(0) > now_s) out.push_back(after);
+        out.push_back(after);
     }
     return out;
 }
