@@ -371,7 +371,14 @@ http {{
     def out_path(self, started, machine):
         if self.args.out:
             return pathlib.Path(self.args.out)
-        return HERE / "results" / f"{started.strftime('%Y-%m-%d')}-{machine['host']}.json"
+        # A second run on the same day and machine gets -2, -3, ...: earlier
+        # figures are never overwritten.
+        stem = f"{started.strftime('%Y-%m-%d')}-{machine['host']}"
+        path, n = HERE / "results" / f"{stem}.json", 1
+        while path.exists():
+            n += 1
+            path = HERE / "results" / f"{stem}-{n}.json"
+        return path
 
     def go(self):
         machine = self.machine()
@@ -506,7 +513,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bin-dir", required=True)
     ap.add_argument("--smoke", action="store_true", help="small counts, about a second per scenario")
-    ap.add_argument("--out", help="results file (default bench/results/<date>-<host>.json)")
+    ap.add_argument("--out", help="results file (default bench/results/<date>-<host>.json, then -2, -3, ... on the same day)")
     ap.add_argument("--note", default="", help="a remark stored with the figures (e.g. other load on the machine)")
     ap.add_argument("--profile", metavar="DIR",
                     help="instead of the scenarios: profile checkout/release with perf, perf.data into DIR")
