@@ -208,40 +208,51 @@ Outcome<int> run_verify(Options& o) {
     // Hashing is most of the work and each event's hash depends on that
     // event alone: a second thread hashes one batch while this one reads
     // the next; the chain itself is then checked in order here.
+    // Two batches take turns and are refilled in place (`used` of their
+    // events are current), so after the first two an event costs no
+    // allocation for its copy and no batch is freed on the other thread.
     struct Batch {
         std::vector<AuditEvent> events;
         std::vector<std::optional<std::string>> hashes;
+        std::size_t used = 0;
     };
     constexpr std::size_t kBatch = 4096;
     auto hash_all = [](std::unique_ptr<Batch> b) {
-        b->hashes.resize(b->events.size());
-        for (std::size_t i = 0; i < b->events.size(); ++i) {
+        b->hashes.resize(b->used);
+        for (std::size_t i = 0; i < b->used; ++i) {
             try {
                 b->hashes[i] = audit_event_hash(b->events[i]);
             } catch (const std::exception&) {
-                // left empty: ChainCheck reports the event as it did unbatched
+                b->hashes[i].reset();  // ChainCheck reports the event as it did unbatched
             }
         }
         return b;
     };
     std::future<std::unique_ptr<Batch>> hashing;
+    std::unique_ptr<Batch> spare;
     bool wanted = true;  // false once the chain check has all it needs
     auto feed_batch = [&](const Batch& b) {
-        for (std::size_t i = 0; i < b.events.size() && wanted; ++i) wanted = chain.feed(b.events[i], b.hashes[i]);
+        for (std::size_t i = 0; i < b.used && wanted; ++i) wanted = chain.feed(b.events[i], b.hashes[i]);
     };
     auto check_hashed = [&] {
-        if (hashing.valid()) feed_batch(*hashing.get());
+        if (!hashing.valid()) return;
+        spare = hashing.get();
+        feed_batch(*spare);
     };
     auto reading = std::make_unique<Batch>();
     auto streamed = (*source)->stream_audit([&](const AuditEvent& e) {
         ++seen;
-        reading->events.push_back(e);
-        if (reading->events.size() < kBatch) return true;
+        if (reading->used < reading->events.size()) {
+            reading->events[reading->used] = e;  // reuses the strings' buffers
+        } else {
+            reading->events.push_back(e);
+        }
+        if (++reading->used < kBatch) return true;
         check_hashed();
         if (!wanted) return false;
         hashing = std::async(std::launch::async, hash_all, std::move(reading));
-        reading = std::make_unique<Batch>();
-        reading->events.reserve(kBatch);
+        reading = spare ? std::move(spare) : std::make_unique<Batch>();
+        reading->used = 0;
         return true;
     });
     check_hashed();  // also when reading failed: the thread must be joined before returning
