@@ -21,6 +21,7 @@ constexpr std::string_view kLeaseCols =
     "id, host_id, request_id, request_hash, license_jti, entitlement_id, feature, gpu_uuid, gpu_model, vgpu_id, "
     "vgpu_profile, overage, issued_at, expires_at, renewed_at, ended_at, end_reason, kid";
 
+// `where`: what follows `FROM leases` (a WHERE clause, or INDEXED BY and one).
 std::string lease_select(std::string_view where) {
     return std::string("SELECT ") + std::string(kLeaseCols) + " FROM leases " + std::string(where);
 }
@@ -149,9 +150,9 @@ std::int64_t reclaim_expired(Connection& c, const std::string& jti, const std::s
     // Through the expiry index: it holds only the few leases past their
     // expiry that the sweeper has not ended yet, where the entitlement's own
     // index would walk every live lease of it.
-    auto st = c.cached(std::string("SELECT ") + std::string(kLeaseCols) +
-                       " FROM leases INDEXED BY leases_active_by_expiry "
-                       "WHERE ended_at IS NULL AND expires_at <= ?3 AND license_jti = ?1 AND entitlement_id = ?2");
+    auto st = c.cached(lease_select(
+        "INDEXED BY leases_active_by_expiry "
+        "WHERE ended_at IS NULL AND expires_at <= ?3 AND license_jti = ?1 AND entitlement_id = ?2"));
     st.bind(1, jti).bind(2, ent).bind(3, now_ms / 1000);
     std::vector<LeaseRecord> expired;
     while (st.step()) expired.push_back(lease_row(st));
