@@ -197,12 +197,16 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                    st->request = std::move(*req);
                    st->host.id = ctx.principal->host_id;
                    st->host.region = ctx.principal->host_region;
+                   // The request's fingerprint and the new lease's id are made
+                   // here, on the I/O thread: the writer only runs the statements.
+                   const std::int64_t now_ms = clock.now_ms();
                    store.submit(
-                       [st, &settings, actor = ctx.principal->token_id, now_ms = clock.now_ms()](
-                           store::Connection& c) -> Result<void> {
+                       [st, &settings, actor = ctx.principal->token_id, now_ms,
+                        fingerprint = checkout_fingerprint(st->request),
+                        lease_id = store::new_lease_id(now_ms)](store::Connection& c) mutable -> Result<void> {
                            st->outcome = store::checkout_lease(
-                               c, {st->host, st->request, checkout_fingerprint(st->request), actor, now_ms,
-                                   settings.default_lease_seconds, settings.kid});
+                               c, {st->host, st->request, std::move(fingerprint), actor, now_ms,
+                                   settings.default_lease_seconds, settings.kid, std::move(lease_id)});
                            return {};
                        },
                        [st, &settings, &metrics, reply = std::move(reply)](Result<void> r) mutable {
@@ -254,7 +258,7 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                        [err, reply = std::move(reply)](Result<void> r) mutable {
                            if (!r) return reply(error_response(r.error()));
                            if (*err) return reply(error_response(**err));
-                           reply(empty_response(bhttp::status::no_content));
+                           reply.build([] { return empty_response(bhttp::status::no_content); });
                        });
                });
 

@@ -160,6 +160,8 @@ std::int64_t reclaim_expired(Connection& c, const std::string& jti, const std::s
     return static_cast<std::int64_t>(expired.size());
 }
 
+}  // namespace
+
 // "l_", the issue time in milliseconds as 8 digits of base64url's alphabet in
 // ASCII order (48 bits, fixed width), then 72 random bits. Ids issued later
 // sort later, so a new lease's key lands on the last page of the primary-key
@@ -175,8 +177,6 @@ std::string new_lease_id(std::int64_t now_ms) {
     id += crypto::base64url_encode(crypto::random_bytes(9));
     return id;
 }
-
-}  // namespace
 
 std::optional<LeaseRecord> find_lease(Connection& c, const std::string& id) {
     auto st = c.cached(lease_select("WHERE id = ?1"));
@@ -258,7 +258,7 @@ CheckoutOutcome checkout_lease(Connection& c, const CheckoutInput& in) {
 
     const auto& chosen = candidates[decision->index];
     LeaseRecord l;
-    l.id = new_lease_id(in.now_ms);
+    l.id = in.lease_id.empty() ? new_lease_id(in.now_ms) : in.lease_id;
     l.host_id = in.host.id;
     l.request_id = req.request_id;
     l.request_hash = in.fingerprint;

@@ -63,7 +63,15 @@ struct CheckoutInput {
     std::int64_t now_ms = 0;
     std::int64_t default_lease_seconds = 3600;
     std::string kid;    // key that will sign the token
+    // The id a granted lease gets (new_lease_id(now_ms)); empty: made here.
+    // Callers on an I/O thread make it there, keeping the random draw off
+    // the writer.
+    std::string lease_id = {};
 };
+
+// "l_", the issue time in milliseconds in 8 characters that sort like the
+// time, then 72 random bits (base64url): unique, opaque, in issue order.
+[[nodiscard]] std::string new_lease_id(std::int64_t now_ms);
 
 struct CheckoutOutcome {
     enum class Kind { granted, replayed, conflict, refused } kind = Kind::refused;
