@@ -4,6 +4,10 @@
 #include <ctime>
 #include <functional>
 #include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -114,7 +118,26 @@ Result<void> run_serve(const ServeOptions& options) {
     // One server per data directory; `entitled restore` checks the same lock.
     auto dir_lock = lock_data_dir(dir);
     if (!dir_lock) return std::unexpected(dir_lock.error());
-    auto store = store::Store::open(dir.store().string(), serve_store_options());
+    // A failed sync of the store's log stops the store (store.hpp); the server
+    // then stops too, so that the next start recovers from what the disk holds.
+    struct FailStop {
+        std::mutex mutex;
+        std::function<void()> stop;  // set once serving; posts the shutdown
+        std::optional<std::string> why;
+    };
+    auto fail_stop = std::make_shared<FailStop>();
+    auto store_options = serve_store_options();
+    store_options.on_failure = [fail_stop](const Error& e) {
+        spdlog::critical("event=store_failed error=\"{}\" action=stopping", e.message);
+        std::function<void()> stop;
+        {
+            std::lock_guard lock(fail_stop->mutex);
+            fail_stop->why = e.message;
+            stop = fail_stop->stop;
+        }
+        if (stop) stop();
+    };
+    auto store = store::Store::open(dir.store().string(), std::move(store_options));
     if (!store) return std::unexpected(store.error());
     auto server_id = (*store)->read([](store::Connection& c) -> Result<std::string> {
         return store::get_meta(c, "server_id").value_or("entitled");
@@ -240,14 +263,25 @@ Result<void> run_serve(const ServeOptions& options) {
         };
     hangups.async_wait(on_hangup);
     asio::signal_set signals(control, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-        if (ec) return;  // cancelled
-        spdlog::info("event=shutdown signal={} draining", signo);
+    // On the control strand: stop waiting for anything and drain the server.
+    const auto shut_down = [&] {
+        if (stopping) return;
         hangups.cancel();
+        signals.cancel();
         stopping = true;
         sweep_timer.cancel();
         server.begin_shutdown();
+    };
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;  // cancelled
+        spdlog::info("event=shutdown signal={} draining", signo);
+        shut_down();
     });
+    {
+        std::lock_guard lock(fail_stop->mutex);
+        fail_stop->stop = [&] { asio::post(control, shut_down); };
+        if (fail_stop->why) fail_stop->stop();  // failed while starting
+    }
     server.start();
     spdlog::info("event=start listen={} public_url={} threads={} lease_kid={}", url, public_url, threads, kid);
     std::cout << "listening on " << url << std::endl;  // scripts wait for this line
@@ -257,7 +291,21 @@ Result<void> run_serve(const ServeOptions& options) {
     ioc.run();
     for (auto& t : pool) t.join();
     signals.cancel();
+    {
+        std::lock_guard lock(fail_stop->mutex);
+        fail_stop->stop = nullptr;  // what it refers to is about to go
+    }
     store->reset();  // drains queued writes, checkpoints, closes
+    {
+        std::lock_guard lock(fail_stop->mutex);
+        if (fail_stop->why) {
+            spdlog::critical("event=stopped reason=store_failed");
+            return fail(ErrorCode::unavailable,
+                        fmt::format("{}; stopped without touching the store again: the next start recovers "
+                                    "from what the disk holds",
+                                    *fail_stop->why));
+        }
+    }
     spdlog::info("event=stopped");
     return {};
 }

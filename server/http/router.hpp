@@ -37,9 +37,10 @@ struct RequestContext {
 
 // The way a handler answers. `reply(res)` answers with a finished response;
 // `reply.build(fn)` hands over a function that makes the response, which the
-// session runs on its own I/O thread. Store completions run on the single
-// writer thread, so anything costly there (signing a lease token, rendering
-// JSON) goes through build() to keep the writer free for the next commit.
+// session runs on its own I/O thread. Store completions run on the store's
+// syncer thread, one after another for a whole batch, so anything costly
+// there (signing a lease token, rendering JSON, even building an empty
+// answer's headers) goes through build() to keep them short.
 // A Reply made from a plain callable (tests, fuzzing) runs the builder at
 // once on the calling thread.
 class Reply {

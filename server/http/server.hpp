@@ -2,8 +2,8 @@
 //
 // Thread model: one io_context run by `threads` threads. Each connection has
 // its own strand, so a session's handlers never run concurrently; handlers
-// that wait on the store reply later from the store's writer thread, and the
-// reply is posted back onto the session's strand. The session only moves
+// that wait on the store reply later from the store's syncer thread (once the
+// write is durable), and the reply is posted back onto the session's strand. The session only moves
 // bytes: it reads one request under the limits, hands it to the Router, and
 // writes the answer.
 //

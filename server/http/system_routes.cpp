@@ -8,7 +8,7 @@ namespace {
 
 std::string store_metrics(const store::StoreStats& s) {
     return fmt::format(
-        "# HELP entitle_store_commits_total Write transactions committed (one WAL fsync each).\n"
+        "# HELP entitle_store_commits_total Write transactions committed and synced.\n"
         "# TYPE entitle_store_commits_total counter\n"
         "entitle_store_commits_total {}\n"
         "# HELP entitle_store_write_units_total Write units committed; units / commits is the "
@@ -19,8 +19,8 @@ std::string store_metrics(const store::StoreStats& s) {
         "error, read-only).\n"
         "# TYPE entitle_store_failed_commits_total counter\n"
         "entitle_store_failed_commits_total {}\n"
-        "# HELP entitle_store_commit_seconds_total Time the writer spent in batches (work, COMMIT, fsync); "
-        "divided by commits = average commit latency.\n"
+        "# HELP entitle_store_commit_seconds_total Time the writer spent in batches (work and COMMIT; the "
+        "sync is the syncer's).\n"
         "# TYPE entitle_store_commit_seconds_total counter\n"
         "entitle_store_commit_seconds_total {:.6f}\n"
         "# HELP entitle_store_max_batch Largest group-commit batch so far.\n"
@@ -33,9 +33,16 @@ std::string store_metrics(const store::StoreStats& s) {
         "# HELP entitle_store_checkpoints_total WAL checkpoint passes completed (pages copied back "
         "into the database file and synced).\n"
         "# TYPE entitle_store_checkpoints_total counter\n"
-        "entitle_store_checkpoints_total {}\n",
+        "entitle_store_checkpoints_total {}\n"
+        "# HELP entitle_store_syncs_total fdatasync calls of the WAL that made commits durable; one covers "
+        "every commit made before it started.\n"
+        "# TYPE entitle_store_syncs_total counter\n"
+        "entitle_store_syncs_total {}\n"
+        "# HELP entitle_store_sync_seconds_total Time spent in those syncs.\n"
+        "# TYPE entitle_store_sync_seconds_total counter\n"
+        "entitle_store_sync_seconds_total {:.6f}\n",
         s.commits, s.units, s.failed_commits, s.commit_seconds, s.max_batch, s.writes_failing ? 1 : 0,
-        s.checkpoints);
+        s.checkpoints, s.syncs, s.sync_seconds);
 }
 
 // Live usage from the store: one indexed pass over the active leases.

@@ -33,12 +33,14 @@ Fault poll_fault() {
     return g_fault.load();
 }
 
-int fault_code(Fault f, int ioerr_code) {
+// What a write or truncation gets under fault `f`.
+int write_fault_code(Fault f, int ioerr_code) {
     switch (f) {
         case Fault::none: return SQLITE_OK;
         case Fault::full: return SQLITE_FULL;
         case Fault::ioerr: return ioerr_code;
         case Fault::readonly: return SQLITE_READONLY;
+        case Fault::syncerr: return SQLITE_OK;
     }
     return SQLITE_OK;
 }
@@ -64,15 +66,15 @@ int x_read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
     return real_of(f)->pMethods->xRead(real_of(f), buf, n, off);
 }
 int x_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
-    if (int rc = fault_code(poll_fault(), SQLITE_IOERR_WRITE)) return rc;
+    if (int rc = write_fault_code(poll_fault(), SQLITE_IOERR_WRITE)) return rc;
     return real_of(f)->pMethods->xWrite(real_of(f), buf, n, off);
 }
 int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
-    if (int rc = fault_code(poll_fault(), SQLITE_IOERR_TRUNCATE)) return rc;
+    if (int rc = write_fault_code(poll_fault(), SQLITE_IOERR_TRUNCATE)) return rc;
     return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 int x_sync(sqlite3_file* f, int flags) {
-    if (int rc = fault_code(poll_fault(), SQLITE_IOERR_FSYNC)) return rc;
+    if (poll_fault() == Fault::syncerr) return SQLITE_IOERR_FSYNC;
     return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
@@ -220,6 +222,7 @@ std::optional<Fault> parse_fault(std::string_view text) {
     if (text == "full") return Fault::full;
     if (text == "ioerr") return Fault::ioerr;
     if (text == "readonly") return Fault::readonly;
+    if (text == "syncerr") return Fault::syncerr;
     return std::nullopt;
 }
 

@@ -1,14 +1,22 @@
 // A testing aid: an SQLite VFS that wraps the platform's default one and
 // passes everything through, except that while a fault is armed it fails the
-// calls that change the files (xWrite, xSync, xTruncate) the way a full disk,
-// a failing disk or a file system remounted read-only would. It lets tests
-// drive the real SQLite through the failures the store must survive.
+// calls a failing disk fails:
+//   full      writes and truncations fail with SQLITE_FULL (a full disk);
+//   ioerr     writes and truncations fail with an I/O error;
+//   readonly  writes and truncations fail with SQLITE_READONLY (a file system
+//             remounted read-only);
+//   syncerr   syncs fail with an I/O error: the disk took the data into its
+//             cache but could not make it durable (fsync returning EIO).
+// Syncs succeed under the first three: data already written is flushed by
+// a full disk (its blocks were reserved at write time) and by a read-only
+// remount. It lets tests drive the real SQLite through the failures the
+// store must survive.
 //
 // The fault is armed either in-process (`set_fault`, for unit tests) or from
 // outside through a control file (`watch_fault_file`): its content is one of
-// `none`, `full`, `ioerr`, `readonly`, re-read at most every 50 ms while the
-// store writes. `entitled serve` installs the file watch only when the
-// environment variable ENTITLE_STORE_FAULT_FILE names a file.
+// `none`, `full`, `ioerr`, `readonly`, `syncerr`, re-read at most every 50 ms
+// while the store writes. `entitled serve` installs the file watch only when
+// the environment variable ENTITLE_STORE_FAULT_FILE names a file.
 #pragma once
 
 #include <optional>
@@ -17,7 +25,7 @@
 
 namespace entitle::store {
 
-enum class Fault { none, full, ioerr, readonly };
+enum class Fault { none, full, ioerr, readonly, syncerr };
 
 // The name under which the VFS is registered (never as the default VFS).
 inline constexpr const char* fault_vfs_name = "entitle-fault";

@@ -1,17 +1,32 @@
-// The SQLite store: one writer thread with group commit, readers on their own
-// connections.
+// The SQLite store: one writer thread with group commit, a syncer thread that
+// makes commits durable, readers on their own connections.
 //
 // Writes: `submit()` queues a unit of work for the writer thread. The writer
 // takes every queued unit (up to `max_batch`), runs each inside its own
-// SAVEPOINT of one shared transaction, COMMITs once (one fsync of the WAL with
-// synchronous=FULL) and only then calls each unit's completion. So a unit's
-// completion means "durable", many concurrent writers share one fsync, and a
-// unit that fails rolls back alone without touching the rest of the batch.
-// Completions run on the writer thread: keep them short and post real work
+// SAVEPOINT of one shared transaction and COMMITs once; a unit that fails
+// rolls back alone without touching the rest of the batch. The COMMIT writes
+// the batch's WAL frames without waiting for the disk (synchronous=NORMAL);
+// the syncer thread then syncs the WAL (fdatasync) and only after that sync
+// calls the units' completions. So a completion still means "durable", many
+// concurrent writers share one fsync, and the writer runs the next batch
+// while the disk syncs the last one (one sync may cover several batches).
+// Completions run on the syncer thread: keep them short and post real work
 // elsewhere.
 //
+// A failed sync cannot be undone: the batch is committed and visible to the
+// next batch, and whether it reached the disk is unknown. The store then
+// stops (fail-stop, as PostgreSQL does on a failed fsync): the units waiting
+// for that sync and every later write and read fail with `unavailable`, no
+// file is written again (no checkpoint, none on close), and
+// `StoreOptions::on_failure` is called once so the process can exit; the next
+// open recovers from what the disk holds, and SQLite's WAL checksums drop
+// frames that never reached it. No answer was given for what may be lost.
+//
 // Reads: `read()` runs a function on a pooled read-only connection on the
-// calling thread; WAL lets readers run while the writer commits.
+// calling thread; WAL lets readers run while the writer commits. A read
+// returns only once every batch its snapshot can see is durable (it waits
+// for the sync in flight, typically a millisecond), so nothing that could
+// vanish in a power cut is ever shown.
 //
 // Checkpoints (copying the WAL back into the database file and syncing it)
 // run on a checkpointer thread with its own connection, beside the writer,
@@ -32,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,16 +64,23 @@ struct StoreOptions {
     // The SQLite VFS every connection opens through; empty: the default one.
     // Tests name the fault-injecting VFS (store/fault_vfs.hpp) here.
     std::string vfs{};
+    // Called once, on the syncer thread, when the store has stopped after a
+    // failed sync of the WAL (see above): the owner should stop serving and
+    // exit; the next start recovers from the disk.
+    std::function<void(const Error&)> on_failure{};
 };
 
 struct StoreStats {
-    std::uint64_t commits = 0;        // transactions committed (each one fsync)
+    std::uint64_t commits = 0;        // transactions committed and synced
     std::uint64_t units = 0;          // write units completed
     std::uint64_t failed_commits = 0; // commits the disk refused
     double commit_seconds = 0;        // time spent in batches (work + COMMIT + fsync)
     std::uint64_t max_batch = 0;      // largest batch so far
     bool writes_failing = false;      // the last batch failed for a disk/store reason
     std::uint64_t checkpoints = 0;    // checkpoint passes completed (either thread)
+    std::uint64_t syncs = 0;          // fdatasync calls of the WAL by the syncer
+    double sync_seconds = 0;          // time the syncer spent in them
+    bool failed = false;              // a sync failed: the store has stopped (fail-stop)
 };
 
 class Store {
@@ -76,10 +99,12 @@ public:
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
-    // Queues `work`; `done` is called once, on the writer thread, with the
-    // outcome after the commit is durable (or failed). A unit that returns an
-    // error or throws is rolled back alone. If the commit itself fails (disk
-    // full, I/O error, read-only), every unit of the batch gets `unavailable`.
+    // Queues `work`; `done` is called once, on the syncer thread (the writer's
+    // for a batch that failed), with the outcome after the commit is durable
+    // (or failed). A unit that returns an error or throws is rolled back
+    // alone. If the commit itself fails (disk full, I/O error, read-only),
+    // every unit of the batch gets `unavailable`; after a failed sync every
+    // unit does (the store has stopped).
     void submit(Work work, Done done);
 
     // submit() and wait for the outcome: for command-line tools and tests,
@@ -98,7 +123,7 @@ public:
     // for the copy: run it off the I/O threads.
     [[nodiscard]] Result<void> backup_to_file(const std::string& dest);
 
-    // True when a read connection answers `SELECT 1`.
+    // True when a read connection answers `SELECT 1` and no sync failed.
     [[nodiscard]] bool healthy();
     [[nodiscard]] StoreStats stats() const;
     // Moves on after every committed batch that updated or deleted a row of
@@ -119,6 +144,17 @@ private:
     void writer_loop();
     void run_batch(std::vector<std::pair<Work, Done>>& batch);
     void checkpoint_if_due();
+    void syncer_loop();
+    // Syncs the WAL through the store's VFS; an error when the disk refused.
+    std::optional<Error> sync_wal();
+    void stop_after_failed_sync(const Error& cause);
+    [[nodiscard]] Error failure() const;
+    // Waits until batch `seq` is durable; an error when the store stopped first.
+    std::optional<Error> wait_durable(std::uint64_t seq);
+    // Called by read() once its snapshot is taken: waits for what it can see.
+    std::optional<Error> wait_visible_durable();
+    struct SyncJob;
+    void hand_to_syncer(SyncJob job);
     void checkpointer_loop();
     bool checkpoint(Connection& c);
     [[nodiscard]] const char* vfs() const noexcept {
@@ -156,7 +192,30 @@ private:
     std::atomic<std::uint64_t> checkpoints_{0};
     bool credentials_touched_ = false;  // writer thread only: this batch changed tokens/hosts
     std::atomic<std::uint64_t> credentials_epoch_{0};
+    // Commit sequence: the writer numbers each batch before its COMMIT
+    // (`issued_seq_`: every batch a snapshot can see is numbered at most
+    // this), the syncer publishes the highest one synced (`durable_seq_`).
+    struct SyncJob {
+        std::uint64_t seq = 0;
+        bool committed = false;  // false: a failed batch, nothing to sync
+        std::vector<std::pair<Done, Result<void>>> completions;
+    };
+    std::uint64_t next_seq_ = 0;  // writer thread only
+    std::atomic<std::uint64_t> issued_seq_{0};
+    std::atomic<std::uint64_t> durable_seq_{0};
+    std::atomic<bool> failed_{false};
+    std::mutex sync_mutex_;
+    std::condition_variable sync_cv_;     // the syncer waits for jobs
+    std::condition_variable durable_cv_;  // readers wait for durable_seq_
+    std::vector<SyncJob> sync_queue_;     // under sync_mutex_
+    bool sync_stop_ = false;              // under sync_mutex_
+    std::string failure_message_;         // under sync_mutex_, set once failed_
+    std::string wal_path_;                // its name, kept alive for the VFS
+    sqlite3_file* wal_file_ = nullptr;    // the syncer's own handle on the WAL
+    std::atomic<std::uint64_t> syncs_{0}, sync_nanos_{0};
+
     std::thread checkpointer_;
+    std::thread syncer_;
     std::thread writer_;  // last: started after everything above exists
 };
 
@@ -177,18 +236,24 @@ private:
 template <class Fn>
 auto Store::read(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
     try {
-        auto lease = acquire_reader();
-        // A read transaction per call: a consistent snapshot across statements.
-        (*lease).cached("BEGIN").run();
-        struct EndRead {
-            Connection& c;
-            ~EndRead() {
-                // Ends the read; it cannot fail in a way worth reporting here.
-                auto st = c.cached("COMMIT");
-                (void)sqlite3_step(st.raw());
-            }
-        } end{*lease};
-        return fn(*lease);
+        std::optional<decltype(fn(std::declval<Connection&>()))> result;
+        {
+            auto lease = acquire_reader();
+            // A read transaction per call: a consistent snapshot across statements.
+            (*lease).cached("BEGIN").run();
+            struct EndRead {
+                Connection& c;
+                ~EndRead() {
+                    // Ends the read; it cannot fail in a way worth reporting here.
+                    auto st = c.cached("COMMIT");
+                    (void)sqlite3_step(st.raw());
+                }
+            } end{*lease};
+            result.emplace(fn(*lease));
+        }
+        // The snapshot is gone; what it showed must be durable before it is shown.
+        if (auto e = wait_visible_durable()) return std::unexpected(std::move(*e));
+        return std::move(*result);
     } catch (const StoreError& e) {
         return std::unexpected(to_error(e));
     }

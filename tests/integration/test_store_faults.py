@@ -172,3 +172,109 @@ def test_writes_answer_503_while_the_store_cannot_write_and_resume_by_themselves
     assert_chain_intact(events_from_db(db))
     print(f"\n{fault}: {len(granted)} checkouts acknowledged, {len(refused)} answered 503, "
           f"{len(released)} releases acknowledged")
+
+
+def test_a_failed_sync_stops_the_server_and_the_restart_keeps_every_acknowledged_write(
+        data_dir, tmp_path, monkeypatch):
+    """The disk takes a commit's log frames but fails to sync them (fsync's
+    EIO): the commit cannot be undone and may or may not be on the disk, so
+    the server stops (fail-stop) instead of answering on top of it. The
+    writes waiting for that sync answer 503, the process exits with an error,
+    and the next start finds a sound store holding every acknowledged write.
+    """
+    started = time.monotonic()
+    control = tmp_path / "store-fault"
+    arm(control, "none")
+    monkeypatch.setenv("ENTITLE_STORE_FAULT_FILE", str(control))
+    issuer = Issuer.generate(ISSUER_KID)
+    issuer.trust(data_dir)
+    env = LeaseEnv(data_dir, issuer).start()
+    lock = threading.Lock()
+    granted = {}      # lease id -> request id, answered 201
+    released = set()  # lease ids answered 204
+    unexpected = []
+    stopped_answers = []
+
+    def worker(n, host):
+        conn = env.server.connection(timeout=10)
+        try:
+            for i in range(MAX_ITERATIONS):
+                if time.monotonic() - started > BUDGET_SECONDS:
+                    return
+                body = checkout_body(request_id=f"s{n}-{i}", gpu=f"GPU-{n}", vgpu=f"vm-{n}-{i}")
+                r = env.server.request("POST", "/v1/leases", body, token=host.token, conn=conn)
+                if r.status == 503:
+                    stopped_answers.append(r)
+                    return
+                if r.status != 201:
+                    unexpected.append(r)
+                    return
+                lease_id = r.json()["lease_id"]
+                with lock:
+                    granted[lease_id] = body["request_id"]
+                r = env.server.request("DELETE", f"/v1/leases/{lease_id}", token=host.token, conn=conn)
+                if r.status == 503:
+                    stopped_answers.append(r)
+                    return
+                if r.status != 204:
+                    unexpected.append(r)
+                    return
+                with lock:
+                    released.add(lease_id)
+        except (OSError, http.client.HTTPException):
+            return  # the server went away mid-request: nothing was answered
+        finally:
+            conn.close()
+
+    try:
+        env.import_license([entitlement("bulk", count=100000)])
+        hosts = [env.add_host(name=f"sync-{n}") for n in range(WORKERS)]
+        threads = [threading.Thread(target=worker, args=(n, hosts[n]), daemon=True) for n in range(WORKERS)]
+        for t in threads:
+            t.start()
+        assert wait_for(lambda: len(granted) >= 20), "no load before the fault"
+        arm(control, "syncerr")
+        try:
+            code = env.server.proc.wait(timeout=30)
+        except Exception:
+            pytest.fail("entitled kept serving after a failed sync")
+        for t in threads:
+            t.join(timeout=30)
+        assert not any(t.is_alive() for t in threads), "a worker hung"
+    finally:
+        env.stop()
+    assert code != 0, "a server that stopped on a failed sync must exit with an error"
+    log = "\n".join(env.server.stderr_lines)
+    assert "event=store_failed" in log, log[-2000:]
+    assert "failed to sync" in log, log[-2000:]
+    assert unexpected == [], unexpected[:5]
+    for r in stopped_answers:
+        body = r.json()
+        assert body["error"]["code"] == "unavailable", body
+        assert "failed to sync" in body["error"]["message"], body
+
+    # The next start recovers from the disk and serves again.
+    arm(control, "none")
+    env.restart()
+    try:
+        host = env.add_host(name="after-restart")
+        assert env.checkout(host, request_id=unique("after")).status == 201
+    finally:
+        env.stop()
+
+    db = data_dir / "entitle.db"
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows = dict(con.execute("SELECT id, ended_at FROM leases").fetchall())
+        assert [lid for lid in granted if lid not in rows] == [], "acknowledged lease missing"
+        assert [lid for lid in released if rows[lid] is None] == [], "acknowledged release not stored"
+        for jti, eid, in_use in con.execute("SELECT license_jti, id, in_use FROM entitlements"):
+            active = con.execute("SELECT count(*) FROM leases WHERE license_jti = ? AND entitlement_id = ? "
+                                 "AND ended_at IS NULL", (jti, eid)).fetchone()[0]
+            assert in_use == active, f"{jti}/{eid}: in_use {in_use} but {active} active leases"
+    finally:
+        con.close()
+    assert_chain_intact(events_from_db(db))
+    print(f"\nsyncerr: {len(granted)} checkouts and {len(released)} releases acknowledged before the stop, "
+          f"{len(stopped_answers)} answered 503, exit status {code}")

@@ -5,7 +5,11 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <future>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -24,9 +28,8 @@ struct FaultGuard {
     ~FaultGuard() { set_fault(Fault::none); }
 };
 
-std::unique_ptr<Store> faulty_store(const TempDir& dir) {
+std::unique_ptr<Store> faulty_store(const TempDir& dir, StoreOptions options = {}) {
     register_fault_vfs();
-    StoreOptions options;
     options.vfs = fault_vfs_name;
     auto s = Store::create(dir.file("entitle.db"), options);
     REQUIRE(s.has_value());
@@ -53,12 +56,13 @@ std::int64_t count_keys(Store& s, const std::string& like) {
 
 }  // namespace
 
-TEST_CASE("parse_fault knows the four words and nothing else") {
+TEST_CASE("parse_fault knows the five words and nothing else") {
     CHECK(parse_fault("none") == Fault::none);
     CHECK(parse_fault("") == Fault::none);
     CHECK(parse_fault("full") == Fault::full);
     CHECK(parse_fault("ioerr") == Fault::ioerr);
     CHECK(parse_fault("readonly") == Fault::readonly);
+    CHECK(parse_fault("syncerr") == Fault::syncerr);
     CHECK_FALSE(parse_fault("FULL").has_value());
 }
 
@@ -133,4 +137,103 @@ TEST_CASE("an unarmed fault VFS passes everything through, WAL included") {
     });
     REQUIRE(mode.has_value());
     CHECK(*mode == "wal");
+}
+
+TEST_CASE("a failed sync stops the store: nothing is answered as stored, nothing is written again") {
+    FaultGuard guard;
+    TempDir dir;
+    std::atomic<int> failures{0};
+    std::string reported;
+    StoreOptions options;
+    options.on_failure = [&](const Error& e) {
+        reported = e.message;
+        failures.fetch_add(1);
+    };
+    auto s = faulty_store(dir, std::move(options));
+    for (int i = 0; i < 5; ++i) REQUIRE(s->write_and_wait(put("before-" + std::to_string(i))).has_value());
+    CHECK(s->stats().syncs >= 1);
+
+    set_fault(Fault::syncerr);
+    // The COMMIT writes its frames (writes succeed under syncerr), the sync fails.
+    const auto r = s->write_and_wait(put("unsure"));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == ErrorCode::unavailable);
+    CHECK(r.error().message.find("failed to sync") != std::string::npos);
+    CHECK(failures.load() == 1);
+    CHECK(reported == r.error().message);
+    CHECK(s->stats().failed);
+    CHECK(s->stats().writes_failing);
+
+    // Stopped for good, even once the disk looks fine again: writes and
+    // reads fail, health says so, and the owner was told once.
+    set_fault(Fault::none);
+    const auto later = s->write_and_wait(put("later"));
+    REQUIRE_FALSE(later.has_value());
+    CHECK(later.error().code == ErrorCode::unavailable);
+    CHECK_FALSE(s->healthy());
+    auto read = s->read([](Connection& c) -> Result<std::int64_t> {
+        auto st = c.cached("SELECT count(*) FROM meta");
+        st.step();
+        return st.int64(0);
+    });
+    REQUIRE_FALSE(read.has_value());
+    CHECK(read.error().code == ErrorCode::unavailable);
+    CHECK(failures.load() == 1);
+    s.reset();
+
+    // No checkpoint ran on the way out (the store folds its WAL back into the
+    // database file on a clean stop, and removes it): the frames are still
+    // in the WAL, for the next open to recover from.
+    const std::string wal = dir.file("entitle.db") + "-wal";
+    REQUIRE(std::filesystem::exists(wal));
+    CHECK(std::filesystem::file_size(wal) > 0);
+
+    // The next open recovers a sound store with every acknowledged write.
+    auto reopened = Store::open(dir.file("entitle.db"));
+    REQUIRE(reopened.has_value());
+    auto ic = (*reopened)->read([](Connection& c) -> Result<std::string> {
+        auto st = c.cached("PRAGMA integrity_check");
+        st.step();
+        return st.text(0);
+    });
+    REQUIRE(ic.has_value());
+    CHECK(*ic == "ok");
+    CHECK(count_keys(**reopened, "before-%") == 5);
+    CHECK(count_keys(**reopened, "later") == 0);
+    REQUIRE((*reopened)->write_and_wait(put("after-restart")).has_value());
+}
+
+TEST_CASE("a read does not show a commit before the sync that makes it durable") {
+    TempDir dir;
+    auto s = faulty_store(dir);
+    // Completions run on the syncer: holding the first one holds every later
+    // sync, while the writer goes on committing.
+    std::promise<void> entered, release;
+    auto released = release.get_future().share();
+    s->submit(put("first"), [&, released](Result<void> r) {
+        CHECK(r.has_value());
+        entered.set_value();
+        released.wait();
+    });
+    entered.get_future().wait();
+    std::promise<Result<void>> second;
+    s->submit(put("second"), [&](Result<void> r) { second.set_value(std::move(r)); });
+
+    // Committed (a plain SQLite connection sees it), not yet synced.
+    Connection raw(dir.file("entitle.db"), Connection::Mode::read_only);
+    bool committed = false;
+    for (int i = 0; i < 1000 && !committed; ++i) {
+        auto st = raw.cached("SELECT count(*) FROM meta WHERE key = 'second'");
+        committed = st.step() && st.int64(0) == 1;
+        if (!committed) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    REQUIRE(committed);
+
+    auto reader = std::async(std::launch::async, [&] { return count_keys(*s, "second"); });
+    // Still waiting for the sync: it cannot have answered (a read that did
+    // not wait would have answered in well under this).
+    CHECK(reader.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+    release.set_value();
+    CHECK(reader.get() == 1);
+    CHECK(second.get_future().get().has_value());
 }
