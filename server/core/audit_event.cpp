@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json_text.hpp"
 #include "crypto/digest.hpp"
 
 namespace entitle {
@@ -13,35 +14,8 @@ namespace {
 
 using json = nlohmann::json;
 
-// RFC 8785 string serialisation: the two-character escapes for \b \t \n \f \r
-// \" \\, \u00xx (lowercase hex) for other control characters, everything else
-// (including non-ASCII, as UTF-8) as is. Runs of plain bytes are copied whole.
-void append_string(std::string& out, std::string_view s) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    out.push_back('"');
-    std::size_t plain = 0;  // start of the current run of bytes copied as they are
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(s.data() + plain, i - plain);
-        plain = i + 1;
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\t': out += "\\t"; break;
-            case '\n': out += "\\n"; break;
-            case '\f': out += "\\f"; break;
-            case '\r': out += "\\r"; break;
-            default: {
-                const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-                out.append(esc, sizeof esc);
-            }
-        }
-    }
-    out.append(s.data() + plain, s.size() - plain);
-    out.push_back('"');
-}
+// RFC 8785 string serialisation (core/json_text.hpp).
+void append_string(std::string& out, std::string_view s) { append_json_string(out, s); }
 
 // UTF-8 bytes order strings by code point, which is also their UTF-16 order
 // unless a string holds a code point from U+E000 up (lead byte 0xEE or more):

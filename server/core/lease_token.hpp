@@ -22,6 +22,11 @@ struct LeaseClaims {
     std::int64_t exp = 0;
 };
 
+// The claims as JSON text and the protected header, exactly as nlohmann's
+// dump() writes them (members in byte order of their names).
+[[nodiscard]] std::string lease_claims_json(const LeaseClaims& claims);
+[[nodiscard]] std::string lease_token_header(const std::string& kid);
+
 // Ed25519 is deterministic: the same claims and key give the same token, so
 // an idempotent retry gets back exactly the token it was first given.
 [[nodiscard]] std::string sign_lease_token(const LeaseClaims& claims, const crypto::Ed25519PrivateKey& key,

@@ -115,7 +115,13 @@ std::string jws_sign(const nlohmann::json& header, std::string_view payload,
         alg->get<std::string>() != kAlgorithm) {
         throw std::invalid_argument("jws_sign: header must be an object with \"alg\":\"EdDSA\"");
     }
-    std::string compact = base64url_encode(header.dump());
+    return jws_sign_encoded(base64url_encode(header.dump()), payload, key);
+}
+
+std::string jws_sign_encoded(std::string_view header_b64, std::string_view payload, const Ed25519PrivateKey& key) {
+    std::string compact;
+    compact.reserve(header_b64.size() + 2 + (payload.size() + 2) / 3 * 4 + 86);
+    compact.append(header_b64);
     compact.push_back('.');
     compact += base64url_encode(payload);
     const std::string signature = key.sign(compact);

@@ -15,6 +15,11 @@ namespace entitle::crypto {
 // Returns header.payload.signature, each part base64url without padding.
 [[nodiscard]] std::string jws_sign(const nlohmann::json& header, std::string_view payload,
                                    const Ed25519PrivateKey& key);
+// The same with the header already serialised and base64url-encoded (a
+// signer that uses one header for many tokens encodes it once); the caller
+// vouches that it says "alg":"EdDSA".
+[[nodiscard]] std::string jws_sign_encoded(std::string_view header_b64, std::string_view payload,
+                                           const Ed25519PrivateKey& key);
 
 // A parsed, not yet verified, compact JWS.
 struct JwsParts {

@@ -6,6 +6,7 @@
 
 #include "core/access_token.hpp"
 #include "core/checkout.hpp"
+#include "core/json_text.hpp"
 #include "core/lease_token.hpp"
 #include "crypto/base64url.hpp"
 #include "crypto/digest.hpp"
@@ -63,16 +64,29 @@ json lease_json(const store::LeaseRecord& l) {
 }
 
 // The checkout/renew answer: {"lease_id","token","expires_at","renew_after","entitlement"}.
-json grant_json(const store::LeaseRecord& l, const LeaseSettings& s) {
+std::string grant_json(const store::LeaseRecord& l, const LeaseSettings& s) {
     const std::int64_t iat = l.renewed_at.value_or(l.issued_at);
     const LeaseClaims claims{s.server_id, l.host_id, l.id, l.feature, l.entitlement_key(),
                              l.gpu_uuid,  l.vgpu_id, iat,  l.expires_at};
-    return {{"lease_id", l.id},
-            {"token", sign_lease_token(claims, s.signing_key, s.kid)},
-            {"expires_at", l.expires_at},
-            {"renew_after", renew_after(iat, l.expires_at)},
-            {"entitlement", l.entitlement_key()},
-            {"overage", l.overage}};
+    const std::string token = sign_lease_token(claims, s.signing_key, s.kid);
+    // Written directly (members in the order nlohmann would keep them): every
+    // checkout and renewal answers with it.
+    std::string out;
+    out.reserve(token.size() + 160);
+    out += "{\"entitlement\":";
+    append_json_string(out, claims.ent);
+    out += ",\"expires_at\":";
+    append_json_int(out, l.expires_at);
+    out += ",\"lease_id\":";
+    append_json_string(out, l.id);
+    out += ",\"overage\":";
+    out += l.overage ? "true" : "false";
+    out += ",\"renew_after\":";
+    append_json_int(out, renew_after(iat, l.expires_at));
+    out += ",\"token\":";
+    append_json_string(out, token);
+    out += '}';
+    return out;
 }
 
 std::string new_host_id() { return "h_" + crypto::base64url_encode(crypto::random_bytes(9)); }
@@ -221,7 +235,7 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                            if (o.error) return reply(error_response(*o.error));
                            // Signing and rendering run on the I/O thread, not the writer's.
                            reply.build([st, &settings] {
-                               return json_response(bhttp::status::created, grant_json(st->outcome.lease, settings));
+                               return json_text_response(bhttp::status::created, grant_json(st->outcome.lease, settings));
                            });
                        });
                });
@@ -239,7 +253,7 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                            if (!r) return reply(error_response(r.error()));
                            if (out->error) return reply(error_response(*out->error));
                            reply.build([out, &settings] {
-                               return json_response(bhttp::status::ok, grant_json(*out->lease, settings));
+                               return json_text_response(bhttp::status::ok, grant_json(*out->lease, settings));
                            });
                        });
                });

@@ -12,6 +12,14 @@ Response json_response(bhttp::status status, const nlohmann::json& body) {
     return res;
 }
 
+Response json_text_response(bhttp::status status, std::string body) {
+    Response res{status, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
 Response error_response(const Error& error) {
     nlohmann::json body = {
         {"error", {{"code", error.code_name()}, {"message", error.message}}}};

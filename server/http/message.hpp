@@ -14,6 +14,8 @@ using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 
 [[nodiscard]] Response json_response(bhttp::status status, const nlohmann::json& body);
+// The same for a body already written as JSON text.
+[[nodiscard]] Response json_text_response(bhttp::status status, std::string body);
 [[nodiscard]] Response error_response(const Error& error);
 [[nodiscard]] Response empty_response(bhttp::status status);  // e.g. 204
 [[nodiscard]] Response text_response(bhttp::status status, std::string body,

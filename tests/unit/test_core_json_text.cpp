@@ -1,0 +1,72 @@
+#include "core/json_text.hpp"
+// The header under test is included first: it must compile on its own.
+
+#include <doctest/doctest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/lease_token.hpp"
+#include "crypto/jws.hpp"
+
+using namespace entitle;
+
+namespace {
+
+std::vector<std::string> tricky_strings() {
+    std::vector<std::string> out = {"",         "plain", "quote\"inside", "back\\slash", "slash/kept",
+                                    "tab\tnl\n", "\x7f del",   "caf\xc3\xa9", "\xe2\x82\xac euro",
+                                    "\xf0\x9f\x98\x80 emoji", "\xee\x80\x80 private use"};
+    std::string controls;
+    for (int c = 0; c < 0x20; ++c) controls.push_back(static_cast<char>(c));
+    out.push_back(controls);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("append_json_string writes what nlohmann's dump writes") {
+    for (const auto& s : tricky_strings()) {
+        CAPTURE(s);
+        std::string out;
+        append_json_string(out, s);
+        CHECK(out == nlohmann::json(s).dump());
+    }
+}
+
+TEST_CASE("append_json_int writes what nlohmann's dump writes") {
+    for (const std::int64_t v : {std::int64_t{0}, std::int64_t{-1}, std::int64_t{1764000000},
+                                 std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}) {
+        std::string out;
+        append_json_int(out, v);
+        CHECK(out == nlohmann::json(v).dump());
+    }
+}
+
+TEST_CASE("lease claims and header render byte for byte as the nlohmann objects did") {
+    for (const auto& s : tricky_strings()) {
+        CAPTURE(s);
+        const LeaseClaims c{"srv-" + s, "h_" + s, "l_" + s, "feat" + s, "lic/" + s, "GPU-" + s, "vm" + s,
+                            1764000000, -5};
+        const nlohmann::json expected = {{"iss", c.iss}, {"sub", c.sub}, {"jti", c.jti}, {"feature", c.feature},
+                                         {"ent", c.ent}, {"gpu", c.gpu}, {"vgpu", c.vgpu}, {"iat", c.iat},
+                                         {"exp", c.exp}};
+        CHECK(lease_claims_json(c) == expected.dump());
+        CHECK(nlohmann::json::parse(lease_claims_json(c)) == expected);
+    }
+    CHECK(lease_token_header("k1") ==
+          nlohmann::json{{"alg", "EdDSA"}, {"typ", kLeaseTyp}, {"kid", "k1"}}.dump());
+}
+
+TEST_CASE("a lease token is the JWS of those bytes, whichever key id signed the thread's last one") {
+    const auto key = crypto::Ed25519PrivateKey::generate();
+    const LeaseClaims c{"srv", "h_1", "l_1", "vgpu-pro", "lic/e1", "GPU-1", "vm-1", 1764000000, 1764003600};
+    for (const std::string kid : {"kid-a", "kid-b", "kid-a"}) {
+        CAPTURE(kid);
+        const nlohmann::json header = {{"alg", "EdDSA"}, {"typ", kLeaseTyp}, {"kid", kid}};
+        CHECK(sign_lease_token(c, key, kid) == crypto::jws_sign(header, lease_claims_json(c), key));
+    }
+}
