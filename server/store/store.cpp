@@ -292,8 +292,8 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
     if (!committed) {
         // After SQLITE_FULL or an I/O error SQLite may or may not have rolled
         // back already; a ROLLBACK of what is left brings the connection back
-        // to autocommit so that the next batch starts clean. If the frames of
-        // a failed COMMIT reached the WAL before its fsync failed, the
+        // to autocommit so that the next batch starts clean. If some frames
+        // of a failed COMMIT reached the WAL before a write failed, the
         // wal-index never points at them and the next commit overwrites them.
         if (!sqlite3_get_autocommit(c.raw())) {
             sqlite3_exec(c.raw(), "ROLLBACK", nullptr, nullptr, nullptr);  // best effort
@@ -390,7 +390,7 @@ void Store::stop_after_failed_sync(const Error& cause) {
 }
 
 Error Store::failure() const {
-    std::lock_guard lock(const_cast<std::mutex&>(sync_mutex_));
+    std::lock_guard lock(sync_mutex_);
     return Error{ErrorCode::unavailable, failure_message_};
 }
 
@@ -535,7 +535,7 @@ StoreStats Store::stats() const {
                       failed_commits_.load(std::memory_order_relaxed),
                       static_cast<double>(commit_nanos_.load(std::memory_order_relaxed)) / 1e9,
                       max_batch_.load(std::memory_order_relaxed),
-                      writes_failing_.load(std::memory_order_relaxed),
+                      writes_failing_.load(std::memory_order_relaxed) || failed_.load(),
                       checkpoints_.load(std::memory_order_relaxed),
                       syncs_.load(std::memory_order_relaxed),
                       static_cast<double>(sync_nanos_.load(std::memory_order_relaxed)) / 1e9,

@@ -204,7 +204,7 @@ private:
     std::atomic<std::uint64_t> issued_seq_{0};
     std::atomic<std::uint64_t> durable_seq_{0};
     std::atomic<bool> failed_{false};
-    std::mutex sync_mutex_;
+    mutable std::mutex sync_mutex_;
     std::condition_variable sync_cv_;     // the syncer waits for jobs
     std::condition_variable durable_cv_;  // readers wait for durable_seq_
     std::vector<SyncJob> sync_queue_;     // under sync_mutex_
