@@ -74,7 +74,7 @@ struct StoreStats {
     std::uint64_t commits = 0;        // transactions committed and synced
     std::uint64_t units = 0;          // write units completed
     std::uint64_t failed_commits = 0; // commits the disk refused
-    double commit_seconds = 0;        // time spent in batches (work + COMMIT + fsync)
+    double commit_seconds = 0;        // time the writer spent in batches (work + COMMIT; syncs apart)
     std::uint64_t max_batch = 0;      // largest batch so far
     bool writes_failing = false;      // the last batch failed for a disk/store reason
     std::uint64_t checkpoints = 0;    // checkpoint passes completed (either thread)
@@ -151,7 +151,7 @@ private:
     [[nodiscard]] Error failure() const;
     // Waits until batch `seq` is durable; an error when the store stopped first.
     std::optional<Error> wait_durable(std::uint64_t seq);
-    // Called by read() once its snapshot is taken: waits for what it can see.
+    // Called by read() once its snapshot has ended: waits for what it could see.
     std::optional<Error> wait_visible_durable();
     struct SyncJob;
     void hand_to_syncer(SyncJob job);
