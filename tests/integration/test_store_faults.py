@@ -51,6 +51,32 @@ def assert_unavailable(r):
     assert r.header("Retry-After") == "1", r.headers
 
 
+def check_stored(db, granted, released, refused=()):
+    """The store file after the server stopped: sound, every acknowledged
+    checkout and release in it, no checkout answered 503 left a lease, and
+    in_use equals the active leases of each entitlement; the audit chain in
+    the file recomputes."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows = dict(con.execute("SELECT id, ended_at FROM leases").fetchall())
+        assert [lid for lid in granted if lid not in rows] == [], "acknowledged lease missing"
+        assert [lid for lid in released if rows[lid] is None] == [], "acknowledged release not stored"
+        for host_id, request_id in refused:
+            if request_id is None:
+                continue
+            n = con.execute("SELECT count(*) FROM leases WHERE host_id = ? AND request_id = ?",
+                            (host_id, request_id)).fetchone()[0]
+            assert n == 0, f"checkout {request_id} answered 503 but left a lease"
+        for jti, eid, in_use in con.execute("SELECT license_jti, id, in_use FROM entitlements"):
+            active = con.execute("SELECT count(*) FROM leases WHERE license_jti = ? AND entitlement_id = ? "
+                                 "AND ended_at IS NULL", (jti, eid)).fetchone()[0]
+            assert in_use == active, f"{jti}/{eid}: in_use {in_use} but {active} active leases"
+    finally:
+        con.close()
+    assert_chain_intact(events_from_db(db))
+
+
 @pytest.mark.parametrize("fault", ["full", "ioerr", "readonly"])
 def test_writes_answer_503_while_the_store_cannot_write_and_resume_by_themselves(
         fault, data_dir, tmp_path, monkeypatch):
@@ -150,26 +176,7 @@ def test_writes_answer_503_while_the_store_cannot_write_and_resume_by_themselves
     finally:
         env.stop()
 
-    db = data_dir / "entitle.db"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = dict(con.execute("SELECT id, ended_at FROM leases").fetchall())
-        assert [lid for lid in granted if lid not in rows] == [], "acknowledged lease missing"
-        assert [lid for lid in released if rows[lid] is None] == [], "acknowledged release not stored"
-        for host_id, request_id in refused:
-            if request_id is None:
-                continue
-            n = con.execute("SELECT count(*) FROM leases WHERE host_id = ? AND request_id = ?",
-                            (host_id, request_id)).fetchone()[0]
-            assert n == 0, f"checkout {request_id} answered 503 but left a lease"
-        for jti, eid, in_use in con.execute("SELECT license_jti, id, in_use FROM entitlements"):
-            active = con.execute("SELECT count(*) FROM leases WHERE license_jti = ? AND entitlement_id = ? "
-                                 "AND ended_at IS NULL", (jti, eid)).fetchone()[0]
-            assert in_use == active, f"{jti}/{eid}: in_use {in_use} but {active} active leases"
-    finally:
-        con.close()
-    assert_chain_intact(events_from_db(db))
+    check_stored(data_dir / "entitle.db", granted, released, refused)
     print(f"\n{fault}: {len(granted)} checkouts acknowledged, {len(refused)} answered 503, "
           f"{len(released)} releases acknowledged")
 
@@ -262,19 +269,6 @@ def test_a_failed_sync_stops_the_server_and_the_restart_keeps_every_acknowledged
     finally:
         env.stop()
 
-    db = data_dir / "entitle.db"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = dict(con.execute("SELECT id, ended_at FROM leases").fetchall())
-        assert [lid for lid in granted if lid not in rows] == [], "acknowledged lease missing"
-        assert [lid for lid in released if rows[lid] is None] == [], "acknowledged release not stored"
-        for jti, eid, in_use in con.execute("SELECT license_jti, id, in_use FROM entitlements"):
-            active = con.execute("SELECT count(*) FROM leases WHERE license_jti = ? AND entitlement_id = ? "
-                                 "AND ended_at IS NULL", (jti, eid)).fetchone()[0]
-            assert in_use == active, f"{jti}/{eid}: in_use {in_use} but {active} active leases"
-    finally:
-        con.close()
-    assert_chain_intact(events_from_db(db))
+    check_stored(data_dir / "entitle.db", granted, released)
     print(f"\nsyncerr: {len(granted)} checkouts and {len(released)} releases acknowledged before the stop, "
           f"{len(stopped_answers)} answered 503, exit status {code}")
