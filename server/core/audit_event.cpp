@@ -14,9 +14,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// RFC 8785 string serialisation (core/json_text.hpp).
-void append_string(std::string& out, std::string_view s) { append_json_string(out, s); }
-
 // UTF-8 bytes order strings by code point, which is also their UTF-16 order
 // unless a string holds a code point from U+E000 up (lead byte 0xEE or more):
 // surrogate pairs sort those above U+10000 below U+E000..U+FFFF.
@@ -70,7 +67,7 @@ void append_canonical(std::string& out, const json& v) {
             auto member = [&](const std::string& k, const json& value) {
                 if (!first) out.push_back(',');
                 first = false;
-                append_string(out, k);
+                append_json_string(out, k);
                 out.push_back(':');
                 append_canonical(out, value);
             };
@@ -101,7 +98,7 @@ void append_canonical(std::string& out, const json& v) {
             out.push_back(']');
             break;
         }
-        case json::value_t::string: append_string(out, v.get_ref<const std::string&>()); break;
+        case json::value_t::string: append_json_string(out, v.get_ref<const std::string&>()); break;
         case json::value_t::number_integer: append_integer(out, v.get<std::int64_t>()); break;
         case json::value_t::number_unsigned: append_integer(out, v.get<std::uint64_t>()); break;
         case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; break;
@@ -210,7 +207,7 @@ std::string audit_event_hash(const AuditEvent& e) {
     text.reserve(e.prev_hash.size() + 160 + e.kind.size() + e.actor.size() + e.subject.size());
     text += e.prev_hash;
     text += "\n{\"actor\":";
-    append_string(text, e.actor);
+    append_json_string(text, e.actor);
     text += ",\"detail\":";
     if (e.detail_text.empty()) {
         append_canonical(text, e.detail);
@@ -223,11 +220,11 @@ std::string audit_event_hash(const AuditEvent& e) {
         append_canonical(text, parsed.is_discarded() ? json(e.detail_text) : parsed);
     }
     text += ",\"kind\":";
-    append_string(text, e.kind);
+    append_json_string(text, e.kind);
     text += ",\"seq\":";
     append_integer(text, e.seq);
     text += ",\"subject\":";
-    append_string(text, e.subject);
+    append_json_string(text, e.subject);
     text += ",\"ts\":";
     append_integer(text, e.ts);
     text += '}';

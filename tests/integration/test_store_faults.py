@@ -51,6 +51,17 @@ def assert_unavailable(r):
     assert r.header("Retry-After") == "1", r.headers
 
 
+def start_with_fault_file(data_dir, tmp_path, monkeypatch):
+    """A server whose store writes through the fault VFS, its control file
+    saying `none`; returns (control file, issuer, started LeaseEnv)."""
+    control = tmp_path / "store-fault"
+    arm(control, "none")
+    monkeypatch.setenv("ENTITLE_STORE_FAULT_FILE", str(control))
+    issuer = Issuer.generate(ISSUER_KID)
+    issuer.trust(data_dir)
+    return control, issuer, LeaseEnv(data_dir, issuer).start()
+
+
 def check_stored(db, granted, released, refused=()):
     """The store file after the server stopped: sound, every acknowledged
     checkout and release in it, no checkout answered 503 left a lease, and
@@ -81,12 +92,7 @@ def check_stored(db, granted, released, refused=()):
 def test_writes_answer_503_while_the_store_cannot_write_and_resume_by_themselves(
         fault, data_dir, tmp_path, monkeypatch):
     started = time.monotonic()
-    control = tmp_path / "store-fault"
-    arm(control, "none")
-    monkeypatch.setenv("ENTITLE_STORE_FAULT_FILE", str(control))
-    issuer = Issuer.generate(ISSUER_KID)
-    issuer.trust(data_dir)
-    env = LeaseEnv(data_dir, issuer).start()
+    control, issuer, env = start_with_fault_file(data_dir, tmp_path, monkeypatch)
     try:
         env.import_license([entitlement("bulk", count=100000)])
         hosts = [env.add_host(name=f"fault-{n}") for n in range(WORKERS)]
@@ -190,12 +196,7 @@ def test_a_failed_sync_stops_the_server_and_the_restart_keeps_every_acknowledged
     and the next start finds a sound store holding every acknowledged write.
     """
     started = time.monotonic()
-    control = tmp_path / "store-fault"
-    arm(control, "none")
-    monkeypatch.setenv("ENTITLE_STORE_FAULT_FILE", str(control))
-    issuer = Issuer.generate(ISSUER_KID)
-    issuer.trust(data_dir)
-    env = LeaseEnv(data_dir, issuer).start()
+    control, _, env = start_with_fault_file(data_dir, tmp_path, monkeypatch)
     lock = threading.Lock()
     granted = {}      # lease id -> request id, answered 201
     released = set()  # lease ids answered 204
