@@ -1,18 +1,55 @@
 #include "core/json_text.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace entitle {
+
+namespace {
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+
+// Per byte of `w`, the high bit set where the byte is zero (exact for the
+// "any" question asked here, as in the well-known haszero()).
+constexpr std::uint64_t zero_bytes(std::uint64_t w) { return (w - kOnes) & ~w & kHighs; }
+
+// High bit set in some byte when a byte of `w` needs escaping or (with
+// `ascii_only`) is not printable ASCII: below 0x20, '"', '\\', above 0x7e.
+constexpr std::uint64_t special_bytes(std::uint64_t w, bool ascii_only, bool quotes) {
+    std::uint64_t m = (w - kOnes * 0x20) & ~w & kHighs;  // a byte < 0x20
+    if (quotes) m |= zero_bytes(w ^ (kOnes * '"'));
+    m |= zero_bytes(w ^ (kOnes * '\\'));
+    if (ascii_only) m |= ((w + kOnes * (127 - 0x7e)) | w) & kHighs;  // a byte > 0x7e
+    return m;
+}
+
+bool special_byte(unsigned char c, bool ascii_only, bool quotes) {
+    return c < 0x20 || (quotes && c == '"') || c == '\\' || (ascii_only && c > 0x7e);
+}
+
+}  // namespace
+
+std::size_t json_plain_run(std::string_view s, bool ascii_only, bool quotes_too) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        if (special_bytes(w, ascii_only, quotes_too) != 0) break;
+    }
+    while (i < s.size() && !special_byte(static_cast<unsigned char>(s[i]), ascii_only, quotes_too)) ++i;
+    return i;
+}
 
 void append_json_string(std::string& out, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
-    std::size_t plain = 0;  // start of the current run of bytes copied as they are
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(s.data() + plain, i - plain);
-        plain = i + 1;
+    for (;;) {
+        const std::size_t plain = json_plain_run(s, false);
+        out.append(s.data(), plain);
+        if (plain == s.size()) break;
+        const auto c = static_cast<unsigned char>(s[plain]);
+        s.remove_prefix(plain + 1);
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -27,7 +64,6 @@ void append_json_string(std::string& out, std::string_view s) {
             }
         }
     }
-    out.append(s.data() + plain, s.size() - plain);
     out.push_back('"');
 }
 

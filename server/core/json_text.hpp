@@ -15,6 +15,12 @@ namespace entitle {
 // (including non-ASCII, as UTF-8) as is. `s` must be valid UTF-8.
 void append_json_string(std::string& out, std::string_view s);
 
+// The length of the longest prefix of `s` that a JSON string holds as is:
+// no byte below 0x20, no '"' (unless `quotes_too` is false) and no '\\';
+// with `ascii_only`, no byte above 0x7e either. Eight bytes at a time.
+[[nodiscard]] std::size_t json_plain_run(std::string_view s, bool ascii_only,
+                                         bool quotes_too = true) noexcept;
+
 // Appends `v` as a JSON number.
 void append_json_int(std::string& out, std::int64_t v);
 

@@ -37,6 +37,46 @@ TEST_CASE("append_json_string writes what nlohmann's dump writes") {
     }
 }
 
+TEST_CASE("json_plain_run stops at the first byte a JSON string cannot hold as is, wherever it is") {
+    // Every byte value at every position of a string longer than two words,
+    // so it lands in the eight-byte test and in the tail.
+    constexpr std::size_t kLen = 21;
+    for (const bool ascii_only : {false, true}) {
+        for (const bool quotes : {false, true}) {
+            CHECK(json_plain_run(std::string(kLen, 'a'), ascii_only, quotes) == kLen);
+            for (int b = 0; b < 256; ++b) {
+                const auto c = static_cast<unsigned char>(b);
+                const bool special = c < 0x20 || (quotes && c == '"') || c == '\\' ||
+                                     (ascii_only && c > 0x7e);
+                for (std::size_t at = 0; at < kLen; ++at) {
+                    std::string s(kLen, 'a');
+                    s[at] = static_cast<char>(c);
+                    CAPTURE(b);
+                    CAPTURE(at);
+                    CAPTURE(ascii_only);
+                    CAPTURE(quotes);
+                    CHECK(json_plain_run(s, ascii_only, quotes) == (special ? at : kLen));
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("append_json_string escapes every ASCII byte as nlohmann does, at every position") {
+    for (int b = 0; b < 0x80; ++b) {
+        for (std::size_t at = 0; at < 19; ++at) {
+            std::string s = "0123456789abcdefghi";
+            s[at] = static_cast<char>(b);
+            s += "\xc3\xa9 tail";  // a two-byte character after it
+            std::string out;
+            append_json_string(out, s);
+            CAPTURE(b);
+            CAPTURE(at);
+            CHECK(out == nlohmann::json(s).dump());
+        }
+    }
+}
+
 TEST_CASE("append_json_int writes what nlohmann's dump writes") {
     for (const std::int64_t v : {std::int64_t{0}, std::int64_t{-1}, std::int64_t{1764000000},
                                  std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}) {
