@@ -196,8 +196,9 @@ Result<void> run_serve(const ServeOptions& options) {
     http::register_clock_routes(router, **store, clock, clock_guard);
 
     const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-    asio::io_context ioc(static_cast<int>(threads));
-    http::Server server(ioc, *tls, router, metrics, options.limits, options.log_requests);
+    http::IoPool io(threads);
+    asio::io_context& ioc = io.main();  // control work: sweeper, signals
+    http::Server server(io, *tls, router, metrics, options.limits, options.log_requests);
     auto endpoint = server.listen(address->first, address->second);
     if (!endpoint) return std::unexpected(endpoint.error());
 
@@ -286,10 +287,7 @@ Result<void> run_serve(const ServeOptions& options) {
     spdlog::info("event=start listen={} public_url={} threads={} lease_kid={}", url, public_url, threads, kid);
     std::cout << "listening on " << url << std::endl;  // scripts wait for this line
 
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
-    ioc.run();
-    for (auto& t : pool) t.join();
+    io.run();
     signals.cancel();
     {
         std::lock_guard lock(fail_stop->mutex);

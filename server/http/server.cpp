@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -28,17 +29,19 @@ using Clock = std::chrono::steady_clock;
 class Session;
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-    Impl(asio::io_context& ioc, std::shared_ptr<ssl::context> tls, Router& router, Metrics& metrics,
+    Impl(IoPool& io, std::shared_ptr<ssl::context> tls, Router& router, Metrics& metrics,
          ServerLimits limits, bool log_requests)
-        : ioc(ioc),
+        : io(io),
           tls(std::move(tls)),
           router(router),
           metrics(metrics),
           limits(limits),
           log_requests(log_requests),
-          acceptor(asio::make_strand(ioc)),
-          work(asio::make_work_guard(ioc)),
-          drain_timer(acceptor.get_executor()) {}
+          acceptor(asio::make_strand(io.main())),
+          drain_timer(acceptor.get_executor()) {
+        // Every context runs until the drain is over, connections or not.
+        for (unsigned i = 0; i < io.size(); ++i) work.push_back(asio::make_work_guard(io.at(i)));
+    }
 
     void do_accept();
     void on_accept(beast::error_code ec, tcp::socket socket);
@@ -48,14 +51,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     void shutdown();
     void finish_drain();
 
-    asio::io_context& ioc;
+    IoPool& io;
     std::shared_ptr<ssl::context> tls;
     Router& router;
     Metrics& metrics;
     ServerLimits limits;
     bool log_requests;
     tcp::acceptor acceptor;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
     asio::steady_timer drain_timer;  // on the acceptor's strand, like all shutdown steps
 
     std::mutex sessions_mutex;
@@ -316,7 +319,8 @@ private:
 };
 
 void Server::Impl::do_accept() {
-    acceptor.async_accept(asio::make_strand(ioc),
+    // The connection's whole life runs on the context it is accepted onto.
+    acceptor.async_accept(asio::make_strand(io.next()),
                           beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
 }
 
@@ -399,7 +403,7 @@ void Server::Impl::shutdown() {
         self->drain_timer.async_wait([self](beast::error_code ec) {
             if (ec) return;  // cancelled: everything drained in time
             spdlog::warn("event=drain_timeout open_connections={}", self->metrics.open_connections());
-            self->ioc.stop();
+            self->io.stop();
         });
         self->finish_drain();
     });
@@ -412,12 +416,12 @@ void Server::Impl::finish_drain() {
         if (!draining || active != 0) return;
     }
     drain_timer.cancel();
-    work.reset();
+    work.clear();
 }
 
-Server::Server(asio::io_context& ioc, std::shared_ptr<ssl::context> tls, Router& router,
+Server::Server(IoPool& io, std::shared_ptr<ssl::context> tls, Router& router,
                Metrics& metrics, ServerLimits limits, bool log_requests)
-    : impl_(std::make_shared<Impl>(ioc, std::move(tls), router, metrics, limits, log_requests)) {}
+    : impl_(std::make_shared<Impl>(io, std::move(tls), router, metrics, limits, log_requests)) {}
 
 Server::~Server() = default;
 

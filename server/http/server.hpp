@@ -1,7 +1,8 @@
 // The HTTPS listener and its sessions (Beast over Asio over OpenSSL).
 //
-// Thread model: one io_context run by `threads` threads. Each connection has
-// its own strand, so a session's handlers never run concurrently; handlers
+// Thread model: an IoPool, one io_context per I/O thread; a connection stays
+// on the context it was accepted onto, on a strand of its own (so a session's
+// handlers never run concurrently whatever runs the context); handlers
 // that wait on the store reply later from the store's syncer thread (once the
 // write is durable), and the reply is posted back onto the session's strand. The session only moves
 // bytes: it reads one request under the limits, hands it to the Router, and
@@ -24,6 +25,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "core/error.hpp"
+#include "http/io_pool.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
 
@@ -41,7 +43,7 @@ struct ServerLimits {
 
 class Server {
 public:
-    Server(boost::asio::io_context& ioc, std::shared_ptr<boost::asio::ssl::context> tls,
+    Server(IoPool& io, std::shared_ptr<boost::asio::ssl::context> tls,
            Router& router, Metrics& metrics, ServerLimits limits, bool log_requests);
     ~Server();
     Server(const Server&) = delete;
@@ -50,7 +52,7 @@ public:
     // Binds and listens. `unavailable` with the reason when the address is in use.
     [[nodiscard]] Result<boost::asio::ip::tcp::endpoint> listen(const std::string& host,
                                                                 unsigned short port);
-    // Starts accepting; call once, before running the io_context.
+    // Starts accepting; call once, before running the pool.
     void start();
     void begin_shutdown();
     // Serves new connections with `tls` from now on (certificate reload);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -38,10 +39,10 @@ struct ServerFixture {
     std::unique_ptr<Authenticator> auth;
     std::unique_ptr<Router> router;
     Metrics metrics;
-    asio::io_context ioc;
+    IoPool io{2};  // two I/O contexts: connections alternate between them
     std::unique_ptr<Server> server;
     asio::ip::tcp::endpoint endpoint;
-    std::thread io_thread;
+    std::vector<std::thread> io_threads;  // io_threads[i] runs context i
     std::atomic<std::thread::id> builder_thread{};
     std::thread::id replier_thread{};
 
@@ -75,18 +76,18 @@ struct ServerFixture {
         REQUIRE(app::write_file_atomically(dir.path() / "tls.key", cert.key_pem, 0600).has_value());
         auto tls = make_server_tls_context((dir.path() / "tls.crt").string(), (dir.path() / "tls.key").string());
         REQUIRE(tls.has_value());
-        server = std::make_unique<Server>(ioc, *tls, *router, metrics, ServerLimits{}, false);
+        server = std::make_unique<Server>(io, *tls, *router, metrics, ServerLimits{}, false);
         auto ep = server->listen("127.0.0.1", 0);
         REQUIRE(ep.has_value());
         endpoint = *ep;
         server->start();
-        io_thread = std::thread([this] { ioc.run(); });
+        for (unsigned i = 0; i < io.size(); ++i) io_threads.emplace_back([this, i] { io.at(i).run(); });
     }
 
     ~ServerFixture() {
         server->begin_shutdown();
-        ioc.stop();
-        io_thread.join();
+        io.stop();
+        for (auto& t : io_threads) t.join();
         server.reset();
     }
 
@@ -141,11 +142,20 @@ TEST_CASE_FIXTURE(ServerFixture, "a handler that throws gets 500 internal and th
     CHECK(fresh.get("/v1/fine").result_int() == 200);
 }
 
-TEST_CASE_FIXTURE(ServerFixture, "a reply built later runs on the server's I/O thread, not the thread that replied") {
-    Client c(endpoint);
-    const auto res = c.get("/v1/built-elsewhere");
-    CHECK(res.result_int() == 200);
-    CHECK(nlohmann::json::parse(res.body()).at("ok") == true);
-    CHECK(builder_thread.load() == io_thread.get_id());
-    CHECK(builder_thread.load() != replier_thread);
+TEST_CASE_FIXTURE(ServerFixture,
+                  "a reply built later runs on its connection's I/O thread, not the thread that replied") {
+    // Connections are placed on the contexts in turn and stay there: the
+    // first one's replies are built on context 0's thread, the second's on 1's.
+    Client first(endpoint);
+    Client second(endpoint);
+    for (int round = 0; round < 2; ++round) {
+        for (std::size_t i = 0; i < 2; ++i) {
+            Client& c = i == 0 ? first : second;
+            const auto res = c.get("/v1/built-elsewhere");
+            CHECK(res.result_int() == 200);
+            CHECK(nlohmann::json::parse(res.body()).at("ok") == true);
+            CHECK(builder_thread.load() == io_threads[i].get_id());
+            CHECK(builder_thread.load() != replier_thread);
+        }
+    }
 }

@@ -1,0 +1,40 @@
+#include "http/io_pool.hpp"
+
+#include <algorithm>
+#include <thread>
+
+namespace entitle::http {
+
+IoPool::IoPool(unsigned threads) {
+    contexts_.reserve(std::max(1u, threads));
+    // Concurrency hint 1: each context is run by one thread only.
+    for (unsigned i = 0; i < std::max(1u, threads); ++i) {
+        contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    }
+}
+
+IoPool::~IoPool() {
+    // Last to first: handlers a stopped context still holds may post to
+    // context 0 as they are destroyed (a session ending), so it goes last.
+    while (!contexts_.empty()) contexts_.pop_back();
+}
+
+boost::asio::io_context& IoPool::next() {
+    return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+void IoPool::run() {
+    std::vector<std::thread> threads;
+    threads.reserve(contexts_.size() - 1);
+    for (std::size_t i = 1; i < contexts_.size(); ++i) {
+        threads.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
+    }
+    contexts_.front()->run();
+    for (auto& t : threads) t.join();
+}
+
+void IoPool::stop() {
+    for (auto& c : contexts_) c->stop();
+}
+
+}  // namespace entitle::http
