@@ -1,6 +1,9 @@
 #include "http/io_pool.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <string>
 #include <thread>
 
 namespace entitle::http {
@@ -27,7 +30,12 @@ void IoPool::run() {
     std::vector<std::thread> threads;
     threads.reserve(contexts_.size() - 1);
     for (std::size_t i = 1; i < contexts_.size(); ++i) {
-        threads.emplace_back([ctx = contexts_[i].get()] { ctx->run(); });
+        threads.emplace_back([ctx = contexts_[i].get(), i] {
+            // Named for top -H and perf; context 0 runs on the caller's thread.
+            const std::string name = "io-" + std::to_string(i);
+            pthread_setname_np(pthread_self(), name.c_str());
+            ctx->run();
+        });
     }
     contexts_.front()->run();
     for (auto& t : threads) t.join();

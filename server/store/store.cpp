@@ -8,6 +8,7 @@
 #include <optional>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -135,9 +136,19 @@ Store::Store(std::string path, Connection writer, StoreOptions options)
             if (t == "tokens" || t == "hosts") store.credentials_touched_ = true;
         },
         this);
-    checkpointer_ = std::thread([this] { checkpointer_loop(); });
-    syncer_ = std::thread([this] { syncer_loop(); });
-    writer_ = std::thread([this] { writer_loop(); });
+    // Named for top -H, perf and gdb (at most 15 characters).
+    checkpointer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "store-ckpt");
+        checkpointer_loop();
+    });
+    syncer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "store-sync");
+        syncer_loop();
+    });
+    writer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "store-writer");
+        writer_loop();
+    });
 }
 
 Store::~Store() {
