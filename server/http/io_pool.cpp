@@ -17,9 +17,25 @@ IoPool::IoPool(unsigned threads) {
 }
 
 IoPool::~IoPool() {
+    release();  // while every context still exists
     // Last to first: handlers a stopped context still holds may post to
     // context 0 as they are destroyed (a session ending), so it goes last.
     while (!contexts_.empty()) contexts_.pop_back();
+}
+
+void IoPool::hold() {
+    std::lock_guard lock(guards_mutex_);
+    if (!guards_.empty()) return;
+    for (auto& c : contexts_) guards_.push_back(boost::asio::make_work_guard(*c));
+}
+
+void IoPool::release() {
+    std::vector<WorkGuard> released;
+    {
+        std::lock_guard lock(guards_mutex_);
+        released.swap(guards_);
+    }
+    // Destroyed here, outside the lock: a context left without work stops.
 }
 
 boost::asio::io_context& IoPool::next() {

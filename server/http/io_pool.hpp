@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
 namespace entitle::http {
@@ -35,9 +37,20 @@ public:
     // Stops every context (handlers still queued are dropped).
     void stop();
 
+    // hold(): every context keeps running with nothing to do (no connection
+    // yet) until release(); run() then returns once the work left is done.
+    // The pool owns these guards, not its users: a guard must not outlive
+    // its context, and a user's state may be freed while a context is
+    // destroyed (by a handler that held the last reference to it).
+    void hold();
+    void release();
+
 private:
+    using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
     std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
     std::atomic<unsigned> next_{0};
+    std::mutex guards_mutex_;
+    std::vector<WorkGuard> guards_;  // under guards_mutex_
 };
 
 }  // namespace entitle::http

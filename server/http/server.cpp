@@ -8,7 +8,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -39,8 +38,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           log_requests(log_requests),
           acceptor(asio::make_strand(io.main())),
           drain_timer(acceptor.get_executor()) {
-        // Every context runs until the drain is over, connections or not.
-        for (unsigned i = 0; i < io.size(); ++i) work.push_back(asio::make_work_guard(io.at(i)));
+        io.hold();  // every context runs until the drain is over, connections or not
     }
 
     void do_accept();
@@ -58,7 +56,6 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     ServerLimits limits;
     bool log_requests;
     tcp::acceptor acceptor;
-    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
     asio::steady_timer drain_timer;  // on the acceptor's strand, like all shutdown steps
 
     std::mutex sessions_mutex;
@@ -416,7 +413,7 @@ void Server::Impl::finish_drain() {
         if (!draining || active != 0) return;
     }
     drain_timer.cancel();
-    work.clear();
+    io.release();
 }
 
 Server::Server(IoPool& io, std::shared_ptr<ssl::context> tls, Router& router,
