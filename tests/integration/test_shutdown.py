@@ -53,3 +53,33 @@ def test_new_connections_are_refused_after_shutdown(data_dir):
     assert s.stop() == 0
     with pytest.raises(OSError):
         socket.create_connection((s.host, s.port), timeout=2).close()
+
+
+def test_a_request_that_never_finishes_is_dropped_after_the_drain_timeout(data_dir, admin_token):
+    # Two I/O threads, one stuck connection on each (they are placed in turn):
+    # the drain gives up after --drain-timeout-ms, stops every thread and the
+    # process still exits cleanly, with what was acknowledged before intact.
+    s = EntitledServer(data_dir, ["--threads", "2", "--drain-timeout-ms", "500"]).start()
+    r = s.request("POST", "/v1/tokens", {"role": "auditor", "name": "before"}, token=admin_token)
+    assert r.status == 201, r.body
+    ctx = s.tls_context()
+    stuck = []
+    for _ in range(2):
+        raw = socket.create_connection((s.host, s.port), timeout=10)
+        tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        tls.sendall(b"POST /v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        stuck.append(tls)
+    time.sleep(0.3)  # both requests are being read
+    start = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=20) == 0
+    assert time.monotonic() - start < 10
+    for _ in range(40):  # the log is read by a background thread
+        if any("event=drain_timeout" in line for line in s.stderr_lines):
+            break
+        time.sleep(0.05)
+    assert any("event=drain_timeout" in line for line in s.stderr_lines), s.stderr_lines[-5:]
+    for tls in stuck:
+        tls.close()
+    db = sqlite3.connect(data_dir / "entitle.db")
+    assert db.execute("SELECT count(*) FROM tokens WHERE name = 'before'").fetchone()[0] == 1
