@@ -7,6 +7,8 @@
 
 #include <sqlite3.h>
 
+#include "store/sqlite.hpp"
+
 namespace entitle::store {
 
 namespace {
@@ -175,6 +177,7 @@ sqlite3_io_methods make_methods(int version) {
 }
 
 void do_register() {
+    configure_sqlite_process();  // before sqlite3_vfs_find initialises SQLite
     g_real = sqlite3_vfs_find(nullptr);
     g_methods_v1 = make_methods(1);
     g_methods_v2 = make_methods(2);

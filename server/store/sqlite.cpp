@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <mutex>
+
 namespace entitle::store {
 
 Error to_error(const StoreError& e) {
@@ -23,7 +25,17 @@ Error to_error(const StoreError& e) {
     }
 }
 
+void configure_sqlite_process() noexcept {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        // SQLITE_MISUSE when SQLite was initialised already (something in the
+        // process used it first): it then keeps counting, which is harmless.
+        (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    });
+}
+
 Connection::Connection(const std::string& path, Mode mode, const char* vfs) : path_(path) {
+    configure_sqlite_process();
     int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
     switch (mode) {
         case Mode::read_write_create: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
