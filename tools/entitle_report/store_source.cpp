@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "entitle_report/report_source.hpp"
+#include "store/sqlite.hpp"
 
 namespace entitle::report {
 
@@ -312,6 +313,9 @@ Outcome<std::unique_ptr<ReportSource>> open_store_source(const std::string& path
     // present (a live store) SQLite must read the log, and needs the -shm.
     const std::string uri =
         "file:" + uri_path(path) + (wal_mode && !wal_file ? "?immutable=1" : "");
+    // The store's process-wide SQLite settings (no memory statistics: a
+    // global mutex on every allocation of a read of millions of rows).
+    store::configure_sqlite_process();
     sqlite3* raw = nullptr;
     const int rc =
         // NOMUTEX: one thread uses this connection; SQLite's own locking would only cost time.
