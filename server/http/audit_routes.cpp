@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include <unistd.h>
@@ -19,9 +18,11 @@ void register_audit_routes(Router& router, store::Store& store) {
     // its own thread so the I/O threads keep serving while it is copied.
     router.add(bhttp::verb::get, "/v1/backup", requires_role(Role::admin), [&store](RequestContext&, Reply reply) {
         std::thread([&store, reply = std::move(reply)]() mutable {
-            // The copy is made on disk, next to the store, a few MB at a time;
-            // only the finished file is held in memory for the answer (once,
-            // not the three times an in-memory copy and its serialisation took).
+            // The copy is made on disk, next to the store, a few MB at a time,
+            // and sent from that file as it is read: neither the copy nor the
+            // answer is ever held in memory as a whole. The file's name goes
+            // when this thread ends; its open descriptor keeps the bytes
+            // until the answer is sent (or the connection is gone).
             static std::atomic<unsigned> serial{0};
             const auto temp = std::filesystem::path(store.path()).parent_path() /
                               fmt::format(".backup-{}-{}.db", ::getpid(), serial.fetch_add(1));
@@ -33,21 +34,13 @@ void register_audit_routes(Router& router, store::Store& store) {
                 }
             } remove{temp};
             if (auto r = store.backup_to_file(temp.string()); !r) return reply(error_response(r.error()));
-            std::string bytes;
-            {
-                std::ifstream in(temp, std::ios::binary);
-                std::error_code ec;
-                const auto size = std::filesystem::file_size(temp, ec);
-                if (!in || ec) {
-                    return reply(error_response({ErrorCode::unavailable, "backup: cannot read the copy"}));
-                }
-                bytes.resize(static_cast<std::size_t>(size));
-                if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
-                    return reply(error_response({ErrorCode::unavailable, "backup: cannot read the copy"}));
-                }
-            }
-            auto res = text_response(bhttp::status::ok, std::move(bytes), "application/vnd.sqlite3");
+            FileResponse res{bhttp::status::ok, 11};
+            boost::beast::error_code ec;
+            res.body().open(temp.c_str(), boost::beast::file_mode::scan, ec);
+            if (ec) return reply(error_response({ErrorCode::unavailable, "backup: cannot read the copy"}));
+            res.set(bhttp::field::content_type, "application/vnd.sqlite3");
             res.set(bhttp::field::content_disposition, "attachment; filename=\"entitle-backup.db\"");
+            res.prepare_payload();
             reply(std::move(res));
         }).detach();
     });

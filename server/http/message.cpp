@@ -45,6 +45,29 @@ Response text_response(bhttp::status status, std::string body, std::string_view 
     return res;
 }
 
+Response buffered(Answer answer) {
+    if (auto* res = std::get_if<Response>(&answer)) return std::move(*res);
+    auto& file = std::get<FileResponse>(answer);
+    Response res{file.result(), file.version()};
+    for (const auto& field : file) res.insert(field.name_string(), field.value());
+    auto& source = file.body().file();
+    std::string bytes(static_cast<std::size_t>(file.body().size()), '\0');
+    boost::beast::error_code ec;
+    source.seek(0, ec);
+    std::size_t done = 0;
+    while (!ec && done < bytes.size()) {
+        const std::size_t n = source.read(bytes.data() + done, bytes.size() - done, ec);
+        if (n == 0) break;
+        done += n;
+    }
+    if (ec || done != bytes.size()) {
+        return error_response({ErrorCode::internal, "the answer's file cannot be read"});
+    }
+    res.body() = std::move(bytes);
+    res.prepare_payload();
+    return res;
+}
+
 Result<nlohmann::json> parse_json_body(const Request& request) {
     try {
         return nlohmann::json::parse(request.body());

@@ -2,7 +2,10 @@
 // bodies and the contract's error shape {"error":{"code","message"}}.
 #pragma once
 
+#include <variant>
+
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/file_body.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -12,6 +15,11 @@ namespace entitle::http {
 namespace bhttp = boost::beast::http;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
+// An answer whose body is an open file, sent as it is read, never held in
+// memory as a whole (GET /v1/backup).
+using FileResponse = bhttp::response<bhttp::file_body>;
+// What a handler answers with: almost always a Response.
+using Answer = std::variant<Response, FileResponse>;
 
 [[nodiscard]] Response json_response(bhttp::status status, const nlohmann::json& body);
 // The same for a body already written as JSON text.
@@ -20,6 +28,10 @@ using Response = bhttp::response<bhttp::string_body>;
 [[nodiscard]] Response empty_response(bhttp::status status);  // e.g. 204
 [[nodiscard]] Response text_response(bhttp::status status, std::string body,
                                      std::string_view content_type);
+
+// The answer with its body in memory: a FileResponse's file is read in
+// (for callers that need the bytes, such as tests calling handlers directly).
+[[nodiscard]] Response buffered(Answer answer);
 
 // Parses the request body as one JSON value; a clear `invalid_request`
 // naming the byte offset when it is not JSON.

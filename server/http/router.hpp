@@ -41,18 +41,20 @@ struct RequestContext {
 // syncer thread, one after another for a whole batch, so anything costly
 // there (signing a lease token, rendering JSON, even building an empty
 // answer's headers) goes through build() to keep them short.
+// `reply(file_res)` answers with a body streamed from an open file.
 // A Reply made from a plain callable (tests, fuzzing) runs the builder at
-// once on the calling thread.
+// once on the calling thread and hands it the answer with its body in
+// memory (`buffered`).
 class Reply {
 public:
-    using Build = std::move_only_function<Response()>;
+    using Build = std::move_only_function<Answer()>;
     using Sink = std::move_only_function<void(Build)>;
 
     Reply() = default;
     template <class F>
         requires(!std::same_as<std::remove_cvref_t<F>, Reply> && std::invocable<F&, Response>)
     Reply(F f)  // NOLINT(google-explicit-constructor): any callback answers a request
-        : sink_([f = std::move(f)](Build b) mutable { f(b()); }) {}
+        : sink_([f = std::move(f)](Build b) mutable { f(buffered(b())); }) {}
     // Builders go to `sink`, which decides where they run.
     [[nodiscard]] static Reply deferred(Sink sink) {
         Reply r;
@@ -61,7 +63,10 @@ public:
     }
 
     void operator()(Response res) {
-        sink_([res = std::move(res)]() mutable { return std::move(res); });
+        sink_([res = std::move(res)]() mutable -> Answer { return std::move(res); });
+    }
+    void operator()(FileResponse res) {
+        sink_([res = std::move(res)]() mutable -> Answer { return std::move(res); });
     }
     void build(Build fn) { sink_(std::move(fn)); }
     explicit operator bool() const noexcept { return static_cast<bool>(sink_); }

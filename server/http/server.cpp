@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -195,13 +196,13 @@ private:
         return Reply::deferred([self = shared_from_this(), answered](Reply::Build build) mutable {
             if (answered->exchange(true)) return;
             asio::post(self->stream_.get_executor(), [self, build = std::move(build)]() mutable {
-                std::optional<Response> res;
+                std::optional<Answer> res;
                 try {
                     res = build();
                 } catch (const std::exception& e) {
                     res = self->internal_error("reply", e.what());
                 }
-                self->write(std::move(*res));
+                std::visit([&self](auto&& r) { self->write(std::move(r)); }, std::move(*res));
             });
         });
     }
@@ -222,6 +223,39 @@ private:
     }
 
     void write(Response res) {
+        prepare(res);
+        response_ = std::make_unique<Response>(std::move(res));
+        bhttp::async_write(stream_, *response_,
+                           beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_));
+    }
+
+    // A body read from a file goes out a piece at a time: the write deadline
+    // (read_timeout) applies to each piece, so a large answer may take as
+    // long as it needs while the client keeps reading, and a client that
+    // stops reading is dropped.
+    void write(FileResponse res) {
+        prepare(res);
+        file_response_ = std::make_unique<FileResponse>(std::move(res));
+        file_serializer_.emplace(*file_response_);
+        write_file_piece();
+    }
+
+    void write_file_piece() {
+        beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
+        bhttp::async_write_some(
+            stream_, *file_serializer_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                if (!ec && !self->file_serializer_->is_done()) return self->write_file_piece();
+                self->file_serializer_.reset();
+                self->file_response_.reset();
+                self->on_write(self->keep_, ec, n);
+            });
+    }
+
+    // What every answer gets before it is sent: its metrics and log line,
+    // the date and security headers, keep-alive.
+    template <class Body>
+    void prepare(bhttp::response<Body>& res) {
         state_ = State::writing;
         const int status = res.result_int();
         const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
@@ -240,10 +274,8 @@ private:
         res.set(bhttp::field::strict_transport_security, "max-age=31536000");
         res.set("X-Content-Type-Options", "nosniff");
         res.keep_alive(keep);
-        response_ = std::make_unique<Response>(std::move(res));
+        keep_ = keep;
         beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
-        bhttp::async_write(stream_, *response_,
-                           beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
     }
 
     // The bearer token has done its work once the answer exists: wipe it from
@@ -306,6 +338,9 @@ private:
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     Request request_;
     std::unique_ptr<Response> response_;
+    std::unique_ptr<FileResponse> file_response_;
+    std::optional<bhttp::response_serializer<bhttp::file_body>> file_serializer_;
+    bool keep_ = false;  // the answer being written keeps the connection
     DispatchInfo info_;
     Clock::time_point started_{};
     std::string remote_;

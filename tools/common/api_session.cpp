@@ -117,11 +117,13 @@ Outcome<HttpsResponse> ApiSession::call(std::string_view method, const std::stri
     return checked(client_.request(method, path, body, content_type, token_));
 }
 
-Outcome<HttpsResponse> ApiSession::download(const std::string& path, std::size_t max_body_bytes) {
+Outcome<HttpsResponse> ApiSession::download(const std::string& path,
+                                            const HttpsClient::BodySink& sink,
+                                            std::size_t max_body_bytes) {
     auto options = client_.options();
     options.max_body_bytes = max_body_bytes;
     HttpsClient large(std::move(options));
-    return checked(large.request("GET", path, {}, {}, token_));
+    return checked(large.download(path, sink, token_));
 }
 
 Outcome<nlohmann::json> ApiSession::call_json(std::string_view method, const std::string& path,

@@ -57,9 +57,12 @@ class ApiSession {
                                               std::string_view body = {},
                                               std::string_view content_type = {});
 
-    // GET for a large answer (a store backup): like call(), but the body may
-    // be up to `max_body_bytes` instead of the client's usual cap.
+    // GET for a large answer (a store backup): like call(), but the body of
+    // a 2xx answer goes to `sink` piece by piece as it arrives (up to
+    // `max_body_bytes` in all) instead of into memory; the deadline applies
+    // to each piece rather than to the whole body. A sink error is a Failure.
     [[nodiscard]] Outcome<HttpsResponse> download(const std::string& path,
+                                                  const HttpsClient::BodySink& sink,
                                                   std::size_t max_body_bytes);
 
     // call() whose 2xx answer must be a JSON object.

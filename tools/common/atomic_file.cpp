@@ -87,20 +87,30 @@ void AtomicFile::discard() noexcept {
     temp_path_.clear();
 }
 
+std::expected<void, std::string> AtomicFile::append(std::string_view bytes) {
+    if (fd_ < 0) return std::unexpected(fmt::format("{}: already written", path_));
+    std::size_t done = 0;
+    // Bounded: each pass writes at least one byte or fails.
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            std::string message = fmt::format("cannot write {}: {}", temp_path_, errno_text());
+            discard();
+            return std::unexpected(std::move(message));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return {};
+}
+
 std::expected<void, std::string> AtomicFile::commit(std::string_view bytes) {
     if (fd_ < 0) return std::unexpected(fmt::format("{}: already written", path_));
     auto fail = [this](std::string message) {
         discard();
         return std::unexpected(std::move(message));
     };
-    std::size_t done = 0;
-    // Bounded: each pass writes at least one byte or fails.
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return fail(fmt::format("cannot write {}: {}", temp_path_, errno_text()));
-        done += static_cast<std::size_t>(n);
-    }
+    if (auto written = append(bytes); !written) return written;
     if (::fsync(fd_) != 0) return fail(fmt::format("cannot sync {}: {}", temp_path_, errno_text()));
     const int fd = fd_;
     fd_ = -1;

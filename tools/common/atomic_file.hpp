@@ -36,9 +36,15 @@ class AtomicFile {
     AtomicFile& operator=(const AtomicFile&) = delete;
     ~AtomicFile();
 
-    // Writes all of `bytes`, fsyncs, and moves the file into place.
-    // Afterwards the object is spent; on error the temporary file is gone.
-    [[nodiscard]] std::expected<void, std::string> commit(std::string_view bytes);
+    // Writes all of `bytes` to the temporary file (for output made piece by
+    // piece, such as a download). On error the temporary file is gone and
+    // the object is spent.
+    [[nodiscard]] std::expected<void, std::string> append(std::string_view bytes);
+
+    // Writes all of `bytes` (after anything appended), fsyncs, and moves the
+    // file into place. Afterwards the object is spent; on error the
+    // temporary file is gone.
+    [[nodiscard]] std::expected<void, std::string> commit(std::string_view bytes = {});
 
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
 

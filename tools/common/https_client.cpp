@@ -16,6 +16,7 @@
 #include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <stdexcept>
+#include <vector>
 
 namespace entitle::tools {
 
@@ -62,6 +63,91 @@ std::string describe_tls_failure(const beast::error_code& ec, SSL* ssl_handle, b
             where, options.ca_file, X509_verify_cert_error_string(verify));
     }
     return fmt::format("TLS handshake with {} failed: {}", where, ec.message());
+}
+
+// The answer's header, then its body a piece at a time (HttpsClient::download).
+template <class Stream>
+std::expected<HttpsResponse, ClientError> read_streamed(asio::io_context& ioc, Stream& stream,
+                                                        beast::flat_buffer& buffer,
+                                                        const HttpsClientOptions& options,
+                                                        const HttpsClient::BodySink& sink) {
+    using Kind = ClientError::Kind;
+    const std::string where = options.server.authority();
+    auto& socket_layer = beast::get_lowest_layer(stream);
+    beast::error_code ec;
+    auto run = [&ioc] {
+        ioc.run();
+        ioc.restart();
+    };
+
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    parser.body_limit(options.max_body_bytes);
+    bhttp::async_read_header(stream, buffer, parser,
+                             [&](const beast::error_code& e, std::size_t) { ec = e; });
+    run();
+    if (ec == beast::error::timeout) {
+        return std::unexpected(ClientError{
+            Kind::timeout,
+            fmt::format("no answer from {} within {} ms", where, options.timeout.count())});
+    }
+    if (ec) {
+        return std::unexpected(
+            ClientError{Kind::protocol,
+                        fmt::format("reading the answer from {} failed: {}", where, ec.message())});
+    }
+
+    HttpsResponse out;
+    out.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+        out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    // Only a success streams; a refusal's body (an error document) is kept
+    // for the caller, as request() keeps it.
+    const bool streams = out.status >= 200 && out.status <= 299;
+    constexpr std::size_t kMaxRefusalBytes = std::size_t{1} << 20;
+    std::vector<char> piece(std::size_t{64} << 10);
+    // Bounded: each pass reads at least one byte, fails, or ends the body.
+    while (!parser.is_done()) {
+        parser.get().body().data = piece.data();
+        parser.get().body().size = piece.size();
+        // After the header, the deadline is per piece: a large body may take
+        // as long as it needs while data keeps arriving.
+        socket_layer.expires_after(options.timeout);
+        bhttp::async_read(stream, buffer, parser,
+                          [&](const beast::error_code& e, std::size_t) { ec = e; });
+        run();
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec == beast::error::timeout) {
+            return std::unexpected(ClientError{
+                Kind::timeout, fmt::format("the answer from {} stalled: nothing arrived for {} ms",
+                                           where, options.timeout.count())});
+        }
+        if (ec == bhttp::error::body_limit) {
+            return std::unexpected(
+                ClientError{Kind::protocol, fmt::format("the answer from {} is larger than {} bytes",
+                                                        where, options.max_body_bytes)});
+        }
+        if (ec) {
+            return std::unexpected(ClientError{
+                Kind::protocol,
+                fmt::format("reading the answer from {} failed: {}", where, ec.message())});
+        }
+        const std::string_view got(piece.data(), piece.size() - parser.get().body().size);
+        if (streams) {
+            if (auto kept = sink(got); !kept) {
+                return std::unexpected(ClientError{Kind::local, std::move(kept.error())});
+            }
+        } else {
+            if (out.body.size() + got.size() > kMaxRefusalBytes) {
+                return std::unexpected(ClientError{
+                    Kind::protocol, fmt::format("the error answer from {} is larger than {} bytes",
+                                                where, kMaxRefusalBytes)});
+            }
+            out.body.append(got);
+        }
+    }
+    socket_layer.socket().close(ec);  // as in request(): the answer is complete
+    return out;
 }
 
 }  // namespace
@@ -170,6 +256,17 @@ HttpsClient::HttpsClient(HttpsClientOptions options) : options_(std::move(option
 std::expected<HttpsResponse, ClientError> HttpsClient::request(
     std::string_view method, std::string_view path, std::string_view body,
     std::string_view content_type, std::optional<std::string_view> bearer) {
+    return exchange(method, path, body, content_type, bearer, nullptr);
+}
+
+std::expected<HttpsResponse, ClientError> HttpsClient::download(
+    std::string_view path, const BodySink& sink, std::optional<std::string_view> bearer) {
+    return exchange("GET", path, {}, {}, bearer, &sink);
+}
+
+std::expected<HttpsResponse, ClientError> HttpsClient::exchange(
+    std::string_view method, std::string_view path, std::string_view body,
+    std::string_view content_type, std::optional<std::string_view> bearer, const BodySink* sink) {
     using Kind = ClientError::Kind;
     const auto& server = options_.server;
     const std::string where = server.authority();
@@ -299,6 +396,7 @@ std::expected<HttpsResponse, ClientError> HttpsClient::request(
     }
 
     beast::flat_buffer buffer;
+    if (sink != nullptr) return read_streamed(ioc, stream, buffer, options_, *sink);
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
     bhttp::async_read(stream, buffer, parser,

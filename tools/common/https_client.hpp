@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <expected>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,6 +66,7 @@ struct ClientError {
         tls,       // handshake failed, e.g. the certificate does not verify
         timeout,   // the deadline passed
         protocol,  // the answer is not HTTP, is cut short or too large
+        local,     // a downloaded body could not be kept here (e.g. the disk is full)
     };
     Kind kind;
     std::string message;
@@ -83,9 +85,27 @@ class HttpsClient {
         std::string_view method, std::string_view path, std::string_view body = {},
         std::string_view content_type = {}, std::optional<std::string_view> bearer = std::nullopt);
 
+    // Where download() puts the body of a successful answer, piece by piece
+    // as it arrives; an error it returns ends the download with that message.
+    using BodySink = std::function<std::expected<void, std::string>(std::string_view)>;
+
+    // GET `path` with the body of a 2xx answer going to `sink` as it arrives,
+    // never held in memory as a whole (HttpsResponse::body stays empty); the
+    // body of any other answer is read into HttpsResponse::body as request()
+    // does (up to 1 MiB). The deadline covers everything up to the answer's
+    // header; after it, each piece of the body must arrive within `timeout`.
+    [[nodiscard]] std::expected<HttpsResponse, ClientError> download(
+        std::string_view path, const BodySink& sink,
+        std::optional<std::string_view> bearer = std::nullopt);
+
     [[nodiscard]] const HttpsClientOptions& options() const noexcept { return options_; }
 
   private:
+    [[nodiscard]] std::expected<HttpsResponse, ClientError> exchange(
+        std::string_view method, std::string_view path, std::string_view body,
+        std::string_view content_type, std::optional<std::string_view> bearer,
+        const BodySink* sink);
+
     HttpsClientOptions options_;
 };
 

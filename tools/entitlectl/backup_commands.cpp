@@ -3,8 +3,12 @@
 // 0600 (it holds token hashes and every license file).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <expected>
 #include <iostream>
 #include <memory>
+#include <string>
 
 #include "common/atomic_file.hpp"
 #include "common/text_output.hpp"
@@ -29,29 +33,41 @@ Outcome<> backup(ApiSession& session, const BackupOptions& options) {
         options.force ? tools::AtomicFile::Existing::replace : tools::AtomicFile::Existing::refuse);
     if (!file) return usage_error(file.error());
 
-    auto response = session.download("/v1/backup", kMaxBackupBytes);
+    // The copy goes to the temporary file as it arrives; only its first
+    // bytes (the SQLite header) are kept in memory, to check what it is.
+    constexpr std::size_t kHeaderBytes = 100;
+    std::string head;
+    std::uint64_t bytes = 0;
+    const tools::HttpsClient::BodySink sink =
+        [&](std::string_view piece) -> std::expected<void, std::string> {
+        if (head.size() < kHeaderBytes) {
+            head.append(piece.substr(0, std::min(piece.size(), kHeaderBytes - head.size())));
+        }
+        bytes += piece.size();
+        return file->append(piece);
+    };
+    auto response = session.download("/v1/backup", sink, kMaxBackupBytes);
     if (!response) return std::unexpected(response.error());
-    const std::string& bytes = response->body;
-    if (!bytes.starts_with(kSqliteMagic)) {
+    if (!head.starts_with(kSqliteMagic)) {
         return failed(fmt::format(
             "the server's answer to GET /v1/backup is not an SQLite file ({} bytes, type {}); "
             "nothing written",
-            bytes.size(), tools::terminal_safe(response->header("Content-Type").value_or("none"))));
+            bytes, tools::terminal_safe(response->header("Content-Type").value_or("none"))));
     }
     // Header bytes 68-71: PRAGMA application_id, big-endian; Entitle's is "Enti".
-    if (bytes.size() < 100 || bytes.substr(68, 4) != "Enti") {
+    if (head.size() < kHeaderBytes || head.substr(68, 4) != "Enti") {
         return failed(fmt::format(
             "the server's answer to GET /v1/backup is an SQLite file but not an Entitle store "
             "({} bytes); nothing written",
-            bytes.size()));
+            bytes));
     }
-    if (auto written = file->commit(bytes); !written) return failed(written.error());
+    if (auto written = file->commit(); !written) return failed(written.error());
     if (session.json_output()) {
-        print_json({{"file", options.out}, {"bytes", bytes.size()}});
+        print_json({{"file", options.out}, {"bytes", bytes}});
         return {};
     }
     std::cout << fmt::format("wrote {} ({} bytes)\n", tools::terminal_safe(options.out),
-                             bytes.size());
+                             bytes);
     return {};
 }
 
