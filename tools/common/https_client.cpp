@@ -65,6 +65,27 @@ std::string describe_tls_failure(const beast::error_code& ec, SSL* ssl_handle, b
     return fmt::format("TLS handshake with {} failed: {}", where, ec.message());
 }
 
+// What a failed read of the answer means for the caller. `stalled`: the
+// answer had started, and a piece of its body did not come in time.
+ClientError read_failure(const beast::error_code& ec, const HttpsClientOptions& options,
+                         bool stalled = false) {
+    using Kind = ClientError::Kind;
+    const std::string where = options.server.authority();
+    if (ec == beast::error::timeout) {
+        return {Kind::timeout,
+                stalled ? fmt::format("the answer from {} stalled: nothing arrived for {} ms",
+                                      where, options.timeout.count())
+                        : fmt::format("no answer from {} within {} ms", where,
+                                      options.timeout.count())};
+    }
+    if (ec == bhttp::error::body_limit) {
+        return {Kind::protocol, fmt::format("the answer from {} is larger than {} bytes", where,
+                                            options.max_body_bytes)};
+    }
+    return {Kind::protocol,
+            fmt::format("reading the answer from {} failed: {}", where, ec.message())};
+}
+
 // The answer's header, then its body a piece at a time (HttpsClient::download).
 template <class Stream>
 std::expected<HttpsResponse, ClientError> read_streamed(asio::io_context& ioc, Stream& stream,
@@ -85,16 +106,7 @@ std::expected<HttpsResponse, ClientError> read_streamed(asio::io_context& ioc, S
     bhttp::async_read_header(stream, buffer, parser,
                              [&](const beast::error_code& e, std::size_t) { ec = e; });
     run();
-    if (ec == beast::error::timeout) {
-        return std::unexpected(ClientError{
-            Kind::timeout,
-            fmt::format("no answer from {} within {} ms", where, options.timeout.count())});
-    }
-    if (ec) {
-        return std::unexpected(
-            ClientError{Kind::protocol,
-                        fmt::format("reading the answer from {} failed: {}", where, ec.message())});
-    }
+    if (ec) return std::unexpected(read_failure(ec, options));
 
     HttpsResponse out;
     out.status = static_cast<int>(parser.get().result_int());
@@ -117,21 +129,7 @@ std::expected<HttpsResponse, ClientError> read_streamed(asio::io_context& ioc, S
                           [&](const beast::error_code& e, std::size_t) { ec = e; });
         run();
         if (ec == bhttp::error::need_buffer) ec = {};
-        if (ec == beast::error::timeout) {
-            return std::unexpected(ClientError{
-                Kind::timeout, fmt::format("the answer from {} stalled: nothing arrived for {} ms",
-                                           where, options.timeout.count())});
-        }
-        if (ec == bhttp::error::body_limit) {
-            return std::unexpected(
-                ClientError{Kind::protocol, fmt::format("the answer from {} is larger than {} bytes",
-                                                        where, options.max_body_bytes)});
-        }
-        if (ec) {
-            return std::unexpected(ClientError{
-                Kind::protocol,
-                fmt::format("reading the answer from {} failed: {}", where, ec.message())});
-        }
+        if (ec) return std::unexpected(read_failure(ec, options, /*stalled=*/true));
         const std::string_view got(piece.data(), piece.size() - parser.get().body().size);
         if (streams) {
             if (auto kept = sink(got); !kept) {
@@ -402,21 +400,7 @@ std::expected<HttpsResponse, ClientError> HttpsClient::exchange(
     bhttp::async_read(stream, buffer, parser,
                       [&](const beast::error_code& e, std::size_t) { ec = e; });
     run();
-    if (ec == beast::error::timeout) {
-        return std::unexpected(ClientError{
-            Kind::timeout,
-            fmt::format("no answer from {} within {} ms", where, options_.timeout.count())});
-    }
-    if (ec == bhttp::error::body_limit) {
-        return std::unexpected(
-            ClientError{Kind::protocol, fmt::format("the answer from {} is larger than {} bytes",
-                                                    where, options_.max_body_bytes)});
-    }
-    if (ec) {
-        return std::unexpected(
-            ClientError{Kind::protocol,
-                        fmt::format("reading the answer from {} failed: {}", where, ec.message())});
-    }
+    if (ec) return std::unexpected(read_failure(ec, options_));
 
     // No TLS close_notify exchange: the answer is complete (its length is
     // known) and the server closes the connection, so waiting for the peer's
