@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -111,6 +112,35 @@ Result<crypto::SecretString> read_secret_file(const fs::path& path) {
         return fail(ErrorCode::invalid_request, fmt::format("{} changed while being read", path.string()));
     }
     return out;
+}
+
+namespace {
+
+bool is_leftover_copy(std::string_view name) {
+    if (name.starts_with(".entitle.db.restore-")) return true;
+    if (!name.starts_with(".backup-")) return false;
+    for (const std::string_view suffix : {".db", ".db-journal", ".db-wal", ".db-shm"}) {
+        if (name.ends_with(suffix)) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::vector<LeftoverCopy> remove_leftover_copies(const DataDir& dir) {
+    std::vector<LeftoverCopy> removed;
+    std::error_code ec;
+    // Bounded by the directory's entries; an error ends the walk (nothing is lost by that).
+    for (fs::directory_iterator it(dir.root, ec), end; !ec && it != end; it.increment(ec)) {
+        const auto& entry = *it;
+        std::error_code type_ec, size_ec, remove_ec;
+        if (!entry.is_regular_file(type_ec) || !is_leftover_copy(entry.path().filename().string())) {
+            continue;
+        }
+        const auto bytes = entry.file_size(size_ec);
+        if (fs::remove(entry.path(), remove_ec)) removed.push_back({entry.path(), size_ec ? 0 : bytes});
+    }
+    return removed;
 }
 
 Result<void> check_data_dir(const DataDir& dir) {

@@ -2,8 +2,10 @@
 // the file rules for secrets in it (mode 0600, written atomically).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "crypto/secret_string.hpp"
@@ -34,6 +36,20 @@ struct DataDir {
 [[nodiscard]] Result<crypto::SecretString> read_secret_file(const std::filesystem::path& path);
 // Reads any file; the error names it.
 [[nodiscard]] Result<std::string> read_file(const std::filesystem::path& path);
+
+// A temporary copy of the store that a process left behind when it died.
+struct LeftoverCopy {
+    std::filesystem::path path;
+    std::uintmax_t bytes = 0;
+};
+
+// Removes the temporary copies a killed process can leave in the data
+// directory: `.backup-*.db` of GET /v1/backup and `.entitle.db.restore-*` of
+// `entitled restore`, with their -journal, -wal and -shm files. Call it only
+// while holding the directory's lock (data_dir_lock.hpp): then no other
+// process can be making one. Answers what was removed; a file that cannot be
+// removed is skipped (it is named again at the next start).
+std::vector<LeftoverCopy> remove_leftover_copies(const DataDir& dir);
 
 // Checks that `dir` is an initialised data directory that group and others
 // cannot write to (init makes it 0700).

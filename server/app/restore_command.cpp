@@ -192,10 +192,11 @@ Result<void> run_restore(const RestoreOptions& options) {
         return std::unexpected(lock.error());
     }
 
+    // Copies left by a server or a restore that died mid-copy go first (the
+    // lock says nobody is making one now); so would an old copy of this PID.
+    (void)remove_leftover_copies(dir);
     const fs::path staged = dir.root / fmt::format(".entitle.db.restore-{}", ::getpid());
-    remove_companions(staged);
     std::error_code ec;
-    fs::remove(staged, ec);
     struct Cleanup {
         fs::path p;
         bool keep = false;

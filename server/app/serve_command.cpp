@@ -118,6 +118,12 @@ Result<void> run_serve(const ServeOptions& options) {
     // One server per data directory; `entitled restore` checks the same lock.
     auto dir_lock = lock_data_dir(dir);
     if (!dir_lock) return std::unexpected(dir_lock.error());
+    // With the lock held, a temporary copy of the store (a backup being
+    // answered, a restore being staged) can only be a dead process's.
+    for (const auto& left : remove_leftover_copies(dir)) {
+        spdlog::warn("event=leftover_copy_removed file={} bytes={} (left by a process that ended mid-copy)",
+                     left.path.string(), left.bytes);
+    }
     // A failed sync of the store's log stops the store (store.hpp); the server
     // then stops too, so that the next start recovers from what the disk holds.
     struct FailStop {

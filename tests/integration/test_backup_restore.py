@@ -4,7 +4,8 @@ that file into another data directory, a server started on it, and the
 restored store verified (audit chain through the API and with entitle-report
 --db, every lease acknowledged before the backup started present). A store
 of about 70 MB is copied without the server or entitlectl holding the copy
-in memory (their peak RSS grows by a small fraction of its size). Then the
+in memory (their peak RSS grows by a small fraction of its size), and a copy
+left by a server killed mid-backup is removed at its next start. Then the
 refusals: a live server on the directory, a store that holds data without
 --force, a file that is not SQLite, an SQLite file that is not an Entitle
 store, and a store whose audit row was edited (the message names the seq).
@@ -247,6 +248,24 @@ def test_a_large_backup_is_streamed_not_held_in_memory(loaded, tmp_path, monkeyp
     assert ctl_peak - small_ctl_peak < copied // 4, (ctl_peak, small_ctl_peak, copied)
     print(f"\nbackup of {copied} bytes: server peak RSS +{server_growth >> 20} MiB, "
           f"entitlectl peak RSS {ctl_peak >> 20} MiB ({small_ctl_peak >> 20} MiB for a small store)")
+
+
+def test_a_copy_left_by_a_server_killed_mid_backup_is_removed_at_the_next_start(loaded, tmp_path):
+    env = loaded
+    env.server.kill()  # as a crash during a backup would
+    left = env.data_dir / f".backup-{env.server.proc.pid}-0.db"
+    shutil.copyfile(env.data_dir / "entitle.db", left)
+    journal = env.data_dir / f".backup-{env.server.proc.pid}-0.db-journal"
+    journal.write_bytes(b"\0" * 512)
+    env.server = EntitledServer(env.data_dir).start()
+    assert not left.exists() and not journal.exists()
+    assert (env.data_dir / "entitle.db").exists()
+    assert env.request("GET", "/healthz").status == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(left.name in line for line in env.server.stderr_lines):
+        time.sleep(0.05)
+    assert any("event=leftover_copy_removed" in line and left.name in line
+               for line in env.server.stderr_lines), env.server.stderr_lines
 
 
 def test_restore_is_refused_while_a_server_runs_on_the_directory(loaded, tmp_path):

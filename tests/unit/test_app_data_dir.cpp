@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "temp_dir.hpp"
@@ -202,4 +203,42 @@ TEST_CASE("a secret string wipes its bytes when moved from and trims a trailing 
     c = std::move(b);
     CHECK(c.view() == "short-secret");
     CHECK(b.empty());  // NOLINT(bugprone-use-after-move)
+}
+
+TEST_CASE("remove_leftover_copies removes the temporary copies of dead processes and nothing else") {
+    TempDir dir;
+    auto write = [&](std::string_view name, std::size_t bytes) {
+        std::ofstream(dir / name, std::ios::binary) << std::string(bytes, 'x');
+    };
+    // What a killed server answering GET /v1/backup, or a killed restore, leaves.
+    write(".backup-4242-0.db", 3000);
+    write(".backup-4242-0.db-journal", 512);
+    write(".backup-17-3.db", 10);
+    write(".entitle.db.restore-99", 4096);
+    write(".entitle.db.restore-99-wal", 100);
+    // The store and everything else stays.
+    write("entitle.db", 8192);
+    write("entitle.db-wal", 64);
+    write("entitle.db.20261126T101010Z.bak", 8192);
+    write(".backup-notes.txt", 5);
+    write("backup-1-2.db", 5);
+    write(".host.json.tmp-abc123", 5);
+    fs::create_directory(dir / ".backup-5-5.db");  // not a regular file: left alone
+
+    const auto removed = remove_leftover_copies(DataDir{dir.path()});
+    std::map<std::string, std::uintmax_t> got;
+    for (const auto& r : removed) got[r.path.filename().string()] = r.bytes;
+    CHECK(got == std::map<std::string, std::uintmax_t>{{".backup-17-3.db", 10},
+                                                       {".backup-4242-0.db", 3000},
+                                                       {".backup-4242-0.db-journal", 512},
+                                                       {".entitle.db.restore-99", 4096},
+                                                       {".entitle.db.restore-99-wal", 100}});
+    for (const auto& [name, bytes] : got) CHECK_FALSE(fs::exists(dir / name));
+    for (const char* kept : {"entitle.db", "entitle.db-wal", "entitle.db.20261126T101010Z.bak",
+                             ".backup-notes.txt", "backup-1-2.db", ".host.json.tmp-abc123",
+                             ".backup-5-5.db"}) {
+        CHECK_MESSAGE(fs::exists(dir / kept), kept);
+    }
+    // Nothing left to remove the second time.
+    CHECK(remove_leftover_copies(DataDir{dir.path()}).empty());
 }
