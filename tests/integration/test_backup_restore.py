@@ -4,17 +4,20 @@ that file into another data directory, a server started on it, and the
 restored store verified (audit chain through the API and with entitle-report
 --db, every lease acknowledged before the backup started present). A store
 of about 70 MB is copied without the server or entitlectl holding the copy
-in memory (their peak RSS grows by a small fraction of its size), and a copy
+in memory (their peak RSS grows by a small fraction of its size), a reader
+that stops reading is dropped after the read timeout, and a copy
 left by a server killed mid-backup is removed at its next start. Then the
 refusals: a live server on the directory, a store that holds data without
 --force, a file that is not SQLite, an SQLite file that is not an Entitle
 store, and a store whose audit row was edited (the message names the seq).
 """
+import http.client
 import json
 import os
 import pathlib
 import shutil
 import sqlite3
+import ssl
 import subprocess
 import sys
 import threading
@@ -200,7 +203,7 @@ def measured_backup(server, out):
     return r, peak_rss_bytes(server.proc.pid) - before, int(r.stderr.split()[-1]) * 1024
 
 
-def test_a_large_backup_is_streamed_not_held_in_memory(loaded, tmp_path, monkeypatch):
+def test_a_large_backup_is_streamed_not_held_in_memory_and_a_stalled_reader_is_dropped(loaded, tmp_path, monkeypatch):
     env = loaded
     # Under AddressSanitizer freed memory is held back (quarantined) instead of
     # reused, which would count every TLS record buffer; without it the
@@ -248,6 +251,42 @@ def test_a_large_backup_is_streamed_not_held_in_memory(loaded, tmp_path, monkeyp
     assert ctl_peak - small_ctl_peak < copied // 4, (ctl_peak, small_ctl_peak, copied)
     print(f"\nbackup of {copied} bytes: server peak RSS +{server_growth >> 20} MiB, "
           f"entitlectl peak RSS {ctl_peak >> 20} MiB ({small_ctl_peak >> 20} MiB for a small store)")
+
+    # A reader that stops reading is dropped after the read timeout (per
+    # piece), and its copy of the store goes with it; the server serves on.
+    env.server.stop()
+    env.server = EntitledServer(env.data_dir, ["--read-timeout-ms", "1000"]).start()
+    conn = env.server.connection(timeout=30)
+    conn.putrequest("GET", "/v1/backup")
+    conn.putheader("Authorization", f"Bearer {env.admin}")
+    conn.endheaders()
+    answer = conn.getresponse()
+    assert answer.status == 200 and int(answer.getheader("Content-Length")) == copied
+    assert answer.read(100).startswith(b"SQLite format 3\0")
+
+    def open_copies():
+        fds = pathlib.Path(f"/proc/{env.server.proc.pid}/fd")
+        return [t for t in (os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()) if ".backup-" in t]
+
+    assert open_copies(), "the copy is open while it is being sent"
+    stalled = time.monotonic()
+    deadline = stalled + 60
+    while open_copies() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert open_copies() == [], "a reader that stopped reading still holds the server's copy"
+    got = 100
+    with pytest.raises((http.client.IncompleteRead, ConnectionError, ssl.SSLError)):
+        while True:  # what the socket buffers still held, then the end
+            piece = answer.read(1 << 20)
+            got += len(piece)
+            if not piece:
+                raise http.client.IncompleteRead(b"", copied - got)
+    assert got < copied
+    print(f"a reader stalled after 100 bytes: dropped within {time.monotonic() - stalled:.1f} s, "
+          f"{got} of {copied} bytes had reached it")
+    conn.close()
+    assert env.request("GET", "/healthz").status == 200
+    assert list(env.data_dir.glob(".backup-*")) == []
 
 
 def test_a_copy_left_by_a_server_killed_mid_backup_is_removed_at_the_next_start(loaded, tmp_path):
