@@ -40,8 +40,14 @@ class Response:
         return f"Response({self.status}, {self.body[:200]!r})"
 
 
+# What AddressSanitizer, LeakSanitizer and UBSan print when they find a fault
+# (`tools/test --sanitize`); a normal build never prints them.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 class EntitledServer:
-    """One `entitled serve` child process."""
+    """One `entitled serve` child process. Stopping or killing it fails the
+    test when the server's stderr holds a sanitizer report."""
 
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = pathlib.Path(data_dir)
@@ -49,6 +55,7 @@ class EntitledServer:
         self.proc = None
         self.url = None
         self.stderr_lines = []
+        self._drain = None
 
     def start(self, timeout=20):
         self.proc = subprocess.Popen(
@@ -56,7 +63,8 @@ class EntitledServer:
              "--listen", "127.0.0.1:0", *self.extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # Collect stderr in the background so the pipe never fills.
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
@@ -102,17 +110,29 @@ class EntitledServer:
                 conn.close()
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        self.check_sanitizers()
+        return self.proc.returncode
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.proc:
+            self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """After the process ended: its stderr holds no sanitizer report."""
+        if self._drain is not None:
+            self._drain.join(timeout=10)  # the rest of stderr, up to the end
+        if any(m in line for line in self.stderr_lines for m in SANITIZER_MARKERS):
+            raise AssertionError("entitled reported a sanitizer error:\n" + "\n".join(self.stderr_lines[-80:]))
