@@ -1,5 +1,7 @@
 #include "store/sqlite.hpp"
 
+#include "store/page_cache.hpp"
+
 #include <fmt/format.h>
 
 #include <mutex>
@@ -31,6 +33,7 @@ void configure_sqlite_process() noexcept {
         // SQLITE_MISUSE when SQLite was initialised already (something in the
         // process used it first): it then keeps counting, which is harmless.
         (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        (void)install_page_cache_layer();  // likewise: SQLite's cache alone is correct, only slower
     });
 }
 
