@@ -62,11 +62,9 @@ public:
         return r;
     }
 
-    void operator()(Response res) {
-        sink_([res = std::move(res)]() mutable -> Answer { return std::move(res); });
-    }
-    void operator()(FileResponse res) {
-        sink_([res = std::move(res)]() mutable -> Answer { return std::move(res); });
+    // A finished answer: a Response or a FileResponse.
+    void operator()(Answer res) {
+        sink_([res = std::move(res)]() mutable { return std::move(res); });
     }
     void build(Build fn) { sink_(std::move(fn)); }
     explicit operator bool() const noexcept { return static_cast<bool>(sink_); }
