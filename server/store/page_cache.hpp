@@ -26,8 +26,9 @@
 namespace entitle::store {
 
 // Installs the layer process-wide. Must run before SQLite initialises
-// (configure_sqlite_process calls it first thing); false when SQLite refused
-// (already initialised), which leaves SQLite's own cache in place.
+// (configure_sqlite_process calls it, before the first connection opens);
+// false when SQLite refused (already initialised), which leaves SQLite's own
+// cache in place.
 bool install_page_cache_layer() noexcept;
 
 struct PageCacheCounters {
