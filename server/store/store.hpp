@@ -34,7 +34,9 @@
 // only when a write transaction begins with every frame copied back; under a
 // steady stream of commits that moment may never come, so once the WAL holds
 // `restart_frames` the writer finishes the copy itself after a commit (short:
-// the checkpointer has copied most of it) and the WAL starts over.
+// the checkpointer has copied most of it) and the WAL starts over. That pass
+// ends by syncing the database file, a few milliseconds in which no batch
+// commits, so it is kept rare: 128 MB of WAL at most.
 //
 // Thread rules: every public member is safe to call from any thread.
 // Destruction drains the queue (every submitted unit completes) and closes
@@ -60,7 +62,7 @@ namespace entitle::store {
 struct StoreOptions {
     std::size_t max_batch = 512;  // units per commit at most
     int checkpoint_frames = 1000;  // the checkpointer starts a pass (SQLite's default threshold)
-    int restart_frames = 8000;     // the writer checkpoints itself (32 MB of 4 KiB pages)
+    int restart_frames = 32000;    // the writer checkpoints itself (128 MB of 4 KiB pages)
     // The SQLite VFS every connection opens through; empty: the default one.
     // Tests name the fault-injecting VFS (store/fault_vfs.hpp) here.
     std::string vfs{};
