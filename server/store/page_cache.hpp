@@ -37,7 +37,8 @@ struct PageCacheCounters {
     std::uint64_t lock_page_moves = 0;  // pages a b-tree balance parked under the lock-byte page
 };
 
-// Since the process started, over every connection (for tests and metrics).
+// Since the process started, over every connection (tests read them; no
+// metric does).
 [[nodiscard]] PageCacheCounters page_cache_counters() noexcept;
 
 }  // namespace entitle::store
