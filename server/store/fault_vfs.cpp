@@ -14,6 +14,7 @@ namespace entitle::store {
 namespace {
 
 std::atomic<Fault> g_fault{Fault::none};
+std::atomic<std::uint64_t> g_subjournals{0};
 
 std::mutex g_watch_mutex;
 std::string g_watch_path;  // empty: no file watch
@@ -114,6 +115,7 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int*
     ff->real = reinterpret_cast<sqlite3_file*>(ff + 1);
     ff->base.pMethods = nullptr;
     const int rc = g_real->xOpen(g_real, name, ff->real, flags, out_flags);
+    if (rc == SQLITE_OK && (flags & SQLITE_OPEN_SUBJOURNAL)) g_subjournals.fetch_add(1);
     // A failed open may still leave a file SQLite will close: keep it reachable.
     if (!ff->real->pMethods) return rc;
     // Offer exactly the method version the real file offers: SQLite decides
@@ -212,6 +214,7 @@ void register_fault_vfs() {
 
 void set_fault(Fault f) noexcept { g_fault.store(f); }
 Fault current_fault() noexcept { return g_fault.load(); }
+std::uint64_t subjournal_files_opened() noexcept { return g_subjournals.load(); }
 
 void watch_fault_file(std::string path) {
     register_fault_vfs();

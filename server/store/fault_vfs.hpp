@@ -19,6 +19,7 @@
 // the environment variable ENTITLE_STORE_FAULT_FILE names a file.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,11 @@ void register_fault_vfs();
 
 void set_fault(Fault f) noexcept;
 [[nodiscard]] Fault current_fault() noexcept;
+
+// How many statement journal files (SQLite's record for rolling back a
+// savepoint, moved out of memory once it grows past its budget) connections
+// through this VFS have opened so far.
+[[nodiscard]] std::uint64_t subjournal_files_opened() noexcept;
 
 // Makes the VFS follow the content of `path` (an unreadable or missing file
 // means `none`). Registers the VFS.

@@ -34,6 +34,7 @@ void configure_sqlite_process() noexcept {
         // process used it first): it then keeps counting, which is harmless.
         (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         (void)install_page_cache_layer();  // likewise: SQLite's cache alone is correct, only slower
+        (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kStatementJournalSpill);  // likewise
     });
 }
 

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/fault_vfs.hpp"
 #include "store/meta_table.hpp"
 #include "store/token_table.hpp"
 #include "temp_dir.hpp"
@@ -308,6 +309,71 @@ TEST_CASE("a unit that fails rolls back alone and the rest of its batch commits"
     CHECK(read_meta(*s, "returns_error") == std::optional<std::string>());
     CHECK(read_meta(*s, "throws") == std::optional<std::string>());
     CHECK(read_meta(*s, "sqlite_error") == std::optional<std::string>());
+}
+
+// Every unit runs in a savepoint that first copies each page it changes
+// (the statement journal). A unit changing tens of pages keeps those copies
+// in memory; only a bulk change past kStatementJournalSpill moves them to a
+// temporary file. Either way a failed unit rolls back whole.
+TEST_CASE("a unit's rollback record stays in memory up to its budget and a failed bulk unit still rolls back") {
+    TempDir dir;
+    register_fault_vfs();  // counts the statement journal files opened
+    StoreOptions options;
+    options.vfs = fault_vfs_name;
+    auto s = create_store(dir, options);
+    constexpr int kRows = 3000;  // 1,000-byte values: 4 rows per 4 KiB page
+    const auto filled = s->write_and_wait([](Connection& c) -> Result<void> {
+        c.exec("CREATE TABLE bulk (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+        for (int i = 1; i <= kRows; ++i) {
+            c.cached("INSERT INTO bulk (id, v) VALUES (?1, ?2)").bind(1, std::int64_t{i}).bind(2, std::string(1000, 'a')).run();
+        }
+        return {};
+    });
+    REQUIRE_MESSAGE(filled.has_value(), (filled ? std::string() : filled.error().message));
+    auto set_range = [](int last, char value, bool then_fail) {
+        return [=](Connection& c) -> Result<void> {
+            c.cached("UPDATE bulk SET v = ?2 WHERE id <= ?1").bind(1, std::int64_t{last}).bind(2, std::string(1000, value)).run();
+            if (then_fail) return fail(ErrorCode::conflict, "undone");
+            return {};
+        };
+    };
+    auto count_value = [&](char value) {
+        auto r = s->read([&](Connection& c) -> Result<std::int64_t> {
+            auto st = c.cached("SELECT count(*) FROM bulk WHERE v = ?1");
+            st.bind(1, std::string(1000, value));
+            st.step();
+            return st.int64(0);
+        });
+        REQUIRE(r.has_value());
+        return *r;
+    };
+    const auto files_before = subjournal_files_opened();
+
+    // About 26 pages each (4 rows a page; 105 KiB of copies): past SQLite's
+    // 64 KiB default, within the store's 128 KiB.
+    WriterGate gate(*s);
+    std::promise<Result<void>> changed, undone, after;
+    s->submit(set_range(100, 'b', false), [&](Result<void> r) { changed.set_value(std::move(r)); });
+    s->submit(set_range(100, 'c', true), [&](Result<void> r) { undone.set_value(std::move(r)); });
+    s->submit(set_meta_unit("after", "1"), [&](Result<void> r) { after.set_value(std::move(r)); });
+    gate.release();
+    CHECK(gate.wait_done());
+    CHECK(changed.get_future().get().has_value());
+    CHECK_FALSE(undone.get_future().get().has_value());
+    CHECK(after.get_future().get().has_value());
+    CHECK(subjournal_files_opened() == files_before);
+    CHECK(count_value('b') == 100);
+    CHECK(count_value('c') == 0);
+
+    // Every row (750 pages, 3 MiB of copies): past the budget, so the
+    // copies go to a file, and the failed unit still leaves every row as it was.
+    const auto bulk = s->write_and_wait(set_range(kRows, 'd', true));
+    REQUIRE_FALSE(bulk.has_value());
+    CHECK_MESSAGE(bulk.error().code == ErrorCode::conflict, bulk.error().message);
+    CHECK(subjournal_files_opened() > files_before);
+    CHECK(count_value('d') == 0);
+    CHECK(count_value('b') == 100);
+    CHECK(count_value('a') == kRows - 100);
 }
 
 TEST_CASE("destroying the store completes every queued unit and keeps their writes") {
