@@ -30,8 +30,8 @@ std::string ServerUrl::authority() const {
     return host + ":" + port;
 }
 
-std::expected<ServerUrl, std::string> parse_server_url(std::string_view url) {
-    const std::string quoted = "server_url '" + std::string(url.substr(0, 200)) + "'";
+std::expected<ServerUrl, std::string> parse_server_url(std::string_view url, std::string_view what) {
+    const std::string quoted = std::string(what) + " '" + std::string(url.substr(0, 200)) + "'";
     constexpr std::string_view kScheme = "https://";
     if (!starts_with_ignoring_case(url, kScheme)) {
         return std::unexpected(quoted + ": only https:// URLs are supported");

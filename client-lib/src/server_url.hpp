@@ -1,4 +1,8 @@
-// The config file's server_url: https://HOST[:PORT][/PREFIX].
+// A server's URL: https://HOST[:PORT][/PREFIX]. HOST is a DNS name, an IPv4
+// literal or a bracketed IPv6 literal; PORT defaults to 443; PREFIX (no
+// trailing slash) is put in front of every request path, for a server behind
+// a path-routing proxy. One parser for the host config's server_url and the
+// command-line tools' --server (tools/common/https_client.hpp).
 #pragma once
 
 #include <expected>
@@ -17,7 +21,9 @@ struct ServerUrl {
     [[nodiscard]] std::string authority() const;
 };
 
-// Errors say what is wrong with the text, for a person to fix the file.
-[[nodiscard]] std::expected<ServerUrl, std::string> parse_server_url(std::string_view url);
+// Errors say what is wrong with the text, for a person to fix it, and name
+// it as `what` ("server_url '...': only https:// URLs are supported").
+[[nodiscard]] std::expected<ServerUrl, std::string> parse_server_url(std::string_view url,
+                                                                     std::string_view what = "server_url");
 
 }  // namespace entitle::lib

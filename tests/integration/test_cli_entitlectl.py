@@ -195,6 +195,19 @@ def test_missing_server_is_a_usage_error(server):
     assert "--server" in r.stderr
 
 
+@pytest.mark.parametrize("url, says", [
+    ("http://127.0.0.1:8443", "only https:// URLs are supported"),
+    ("https://127.0.0.1:0", "the port must be a number from 1 to 65535"),
+    ("https://[::1", "unterminated '['"),
+    ("https://admin@127.0.0.1", "user information is not allowed"),
+])
+def test_a_bad_server_url_is_a_usage_error_naming_the_url(server, url, says):
+    # The host config's server_url rules (one parser), named as the option.
+    r = ctl(server, "token", "list", url=url)
+    assert r.returncode == 2, r.stderr
+    assert f"server URL '{url}': {says}" in r.stderr, r.stderr
+
+
 def test_settings_can_come_from_the_environment(server):
     env = clean_env(ENTITLE_SERVER=server.url,
                     ENTITLE_TOKEN_FILE=str(server.data_dir / "admin.token"),

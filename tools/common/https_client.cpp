@@ -28,18 +28,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-bool is_ip_literal(const std::string& host) {
-    boost::system::error_code ec;
-    (void)asio::ip::make_address(host, ec);
-    return !ec;
-}
-
-bool is_dns_name(std::string_view host) {
-    return !host.empty() && std::all_of(host.begin(), host.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '-' || c == '.' || c == '_';
-    });
-}
-
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==
@@ -149,84 +137,6 @@ std::expected<HttpsResponse, ClientError> read_streamed(asio::io_context& ioc, S
 }
 
 }  // namespace
-
-std::string ServerUrl::authority() const {
-    const bool v6 = host.find(':') != std::string::npos;
-    return v6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
-}
-
-std::expected<ServerUrl, std::string> parse_server_url(std::string_view url) {
-    constexpr std::string_view scheme = "https://";
-    if (url.size() < scheme.size() || !iequals(url.substr(0, scheme.size()), scheme)) {
-        return std::unexpected(
-            fmt::format("server URL '{}': only https://HOST:PORT URLs are supported", url));
-    }
-    std::string_view rest = url.substr(scheme.size());
-    if (rest.find_first_of("?#") != std::string_view::npos) {
-        return std::unexpected(
-            fmt::format("server URL '{}': a query or fragment is not allowed", url));
-    }
-    const auto slash = rest.find('/');
-    const std::string_view authority = rest.substr(0, slash);
-    std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
-    if (authority.find('@') != std::string_view::npos) {
-        return std::unexpected(
-            fmt::format("server URL '{}': user information is not allowed", url));
-    }
-
-    ServerUrl out;
-    std::string_view port;
-    if (!authority.empty() && authority.front() == '[') {
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) {
-            return std::unexpected(fmt::format("server URL '{}': unterminated '['", url));
-        }
-        out.host = std::string(authority.substr(1, close - 1));
-        const std::string_view after = authority.substr(close + 1);
-        if (!after.empty() && after.front() != ':') {
-            return std::unexpected(fmt::format("server URL '{}': expected ':' after ']'", url));
-        }
-        port = after.empty() ? "" : after.substr(1);
-        boost::system::error_code ec;
-        (void)asio::ip::make_address_v6(out.host, ec);
-        if (ec) {
-            return std::unexpected(
-                fmt::format("server URL '{}': '{}' is not an IPv6 address", url, out.host));
-        }
-    } else {
-        const auto colon = authority.rfind(':');
-        out.host = std::string(authority.substr(0, colon));
-        port = colon == std::string_view::npos ? "" : authority.substr(colon + 1);
-        if (!is_dns_name(out.host)) {
-            return std::unexpected(fmt::format(
-                "server URL '{}': expected a host name or address (IPv6 in brackets)", url));
-        }
-    }
-    if (port.empty()) port = "443";
-    unsigned port_number = 0;
-    for (const char c : port) {
-        if (c < '0' || c > '9' || port_number > 65535) {
-            port_number = 0;
-            break;
-        }
-        port_number = port_number * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (port_number == 0 || port_number > 65535) {
-        return std::unexpected(
-            fmt::format("server URL '{}': the port must be a number from 1 to 65535", url));
-    }
-    out.port = std::to_string(port_number);
-    out.host_is_ip = is_ip_literal(out.host);
-
-    while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-    if (std::any_of(path.begin(), path.end(),
-                    [](unsigned char c) { return c <= ' ' || c >= 0x7f; })) {
-        return std::unexpected(
-            fmt::format("server URL '{}': the path must be printable ASCII without spaces", url));
-    }
-    out.prefix = std::string(path);
-    return out;
-}
 
 std::string percent_encode(std::string_view text) {
     std::string out;

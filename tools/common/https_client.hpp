@@ -17,24 +17,15 @@
 #include <utility>
 #include <vector>
 
+#include "server_url.hpp"
+
 namespace entitle::tools {
 
-// https://HOST[:PORT][/PREFIX]. HOST is a DNS name, an IPv4 literal or a
-// bracketed IPv6 literal; PORT defaults to 443; PREFIX (no trailing slash)
-// is put in front of every request path, for a server behind a path-routing
-// proxy.
-struct ServerUrl {
-    std::string host;  // without brackets
-    std::string port;
-    std::string prefix;  // "" or "/something"
-    bool host_is_ip = false;
-
-    // "HOST:PORT", with brackets for IPv6, for messages.
-    [[nodiscard]] std::string authority() const;
-};
-
-// Errors name what is wrong with the text ("only https:// URLs are supported").
-[[nodiscard]] std::expected<ServerUrl, std::string> parse_server_url(std::string_view url);
+// --server's URL, by the rules of the host config's server_url.
+using ServerUrl = lib::ServerUrl;
+[[nodiscard]] inline std::expected<ServerUrl, std::string> parse_server_url(std::string_view url) {
+    return lib::parse_server_url(url, "server URL");
+}
 
 // RFC 3986 percent-encoding of everything but the unreserved characters, for
 // one path segment or one query value.
