@@ -36,6 +36,7 @@
 #include "http/auth_failures.hpp"
 #include "http/license_routes.hpp"
 #include "http/lease_routes.hpp"
+#include "server_url.hpp"
 #include "store/clock_watch.hpp"
 #include "store/lease_table.hpp"
 #include "store/meta_table.hpp"
@@ -94,6 +95,13 @@ Result<void> run_serve(const ServeOptions& options) {
     if (auto r = check_data_dir(dir); !r) return r;
     auto address = parse_listen_address(options.listen);
     if (!address) return std::unexpected(address.error());
+    // --public-url becomes every host config's server_url: a URL libentitle
+    // would refuse is refused here, before any host is given one.
+    if (options.public_url) {
+        if (auto u = lib::parse_server_url(*options.public_url, "--public-url"); !u) {
+            return fail(ErrorCode::invalid_request, u.error());
+        }
+    }
 
     const std::string cert_file = options.tls_cert.value_or(dir.tls_cert().string());
     const std::string key_file = options.tls_key.value_or(dir.tls_key().string());

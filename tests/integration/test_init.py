@@ -155,3 +155,33 @@ def test_serve_reports_a_port_in_use(data_dir):
 def test_serve_rejects_a_malformed_listen_address(data_dir):
     err = serve_fails(data_dir, listen="127.0.0.1")
     assert "--listen" in err
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://license.example.com", "only https://"),
+    ("https://", "expected a host name"),
+    ("https://license.example.com:70000", "port must be a number"),
+    ("https://license example.com", "expected a host name"),
+    ("https://[::1", "unterminated"),
+])
+def test_serve_refuses_a_public_url_hosts_could_not_use(data_dir, url, problem):
+    # --public-url is copied into every host config as server_url; libentitle
+    # would refuse these, so the server refuses to start instead.
+    r = run("serve", "--data", str(data_dir), "--listen", "127.0.0.1:0", "--public-url", url, timeout=20)
+    assert r.returncode == 1, r
+    assert "listening on" not in r.stdout
+    assert f"--public-url '{url}'" in r.stderr and problem in r.stderr, r.stderr
+
+
+def test_serve_hands_hosts_the_public_url_it_was_given(data_dir):
+    # A proxy in front: another name, another port, a path prefix (a trailing
+    # slash is tolerated, as libentitle tolerates it).
+    url = "https://licenses.example.com:8443/entitle/"
+    s = EntitledServer(data_dir, ["--public-url", url]).start()
+    try:
+        token = (data_dir / "admin.token").read_text().strip()
+        r = s.request("POST", "/v1/hosts", {"name": "gpu-01", "region": "eu-west"}, token=token)
+        assert r.status == 201, r
+        assert r.json()["server_url"] == url
+    finally:
+        assert s.stop() == 0

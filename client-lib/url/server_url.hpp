@@ -1,8 +1,9 @@
 // A server's URL: https://HOST[:PORT][/PREFIX]. HOST is a DNS name, an IPv4
 // literal or a bracketed IPv6 literal; PORT defaults to 443; PREFIX (no
 // trailing slash) is put in front of every request path, for a server behind
-// a path-routing proxy. One parser for the host config's server_url and the
-// command-line tools' --server (tools/common/https_client.hpp).
+// a path-routing proxy. One parser for the host config's server_url, the
+// command-line tools' --server (tools/common/https_client.hpp) and
+// `entitled serve --public-url`, which becomes every host config's server_url.
 #pragma once
 
 #include <expected>
