@@ -130,19 +130,46 @@ json lease_detail(const LeaseRecord& l) {
     return d;
 }
 
-// Marks the lease ended, frees its seat, audits `kind` with `reason`.
-void end_lease(Connection& c, const LeaseRecord& l, std::string_view reason, std::string kind,
+// Marks the lease ended, frees its seat, audits `kind` with `reason`; false
+// when it had ended already.
+bool end_lease(Connection& c, const LeaseRecord& l, std::string_view reason, std::string kind,
                const std::string& actor, std::int64_t now_ms) {
     // An expired lease stopped holding its seat at expires_at, whenever it is swept.
     const std::int64_t end_s = std::string_view(kind) == "lease_expired" ? l.expires_at : now_ms / 1000;
     auto st = c.cached("UPDATE leases SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL");
     st.bind(1, l.id).bind(2, end_s).bind(3, reason).run();
-    if (c.changes() == 0) return;
+    if (c.changes() == 0) return false;
     free_seat(c, l);
     json d = lease_detail(l);
     d["reason"] = reason;
     d["ended_at"] = end_s;
     append_audit(c, {now_ms, std::move(kind), actor, l.id, std::move(d)});
+    return true;
+}
+
+// Ends leases past their expires_at, whoever finds them (the sweeper, a
+// checkout reclaiming seats, a late renewal or release, a license
+// replacement). A lease cut short by its entitlement's not_after ends with
+// the window (reason entitlement_expired), and each entitlement whose window
+// closed on leases gets one entitlement_expired event counting them.
+std::int64_t end_lapsed(Connection& c, const std::vector<LeaseRecord>& lapsed, std::int64_t now_ms) {
+    std::map<std::string, std::int64_t> closed_windows;  // entitlement key -> leases ended
+    std::int64_t ended = 0;
+    for (const auto& l : lapsed) {
+        auto w = c.cached("SELECT not_after FROM entitlements WHERE license_jti = ?1 AND id = ?2");
+        w.bind(1, l.license_jti).bind(2, l.entitlement_id);
+        const bool window_closed = w.step() && !w.is_null(0) && w.int64(0) <= l.expires_at;
+        w.reset();
+        if (!end_lease(c, l, window_closed ? "entitlement_expired" : "expired", "lease_expired", "system", now_ms)) {
+            continue;
+        }
+        ++ended;
+        if (window_closed) ++closed_windows[l.entitlement_key()];
+    }
+    for (const auto& [key, n] : closed_windows) {
+        append_audit(c, {now_ms, "entitlement_expired", "system", key, {{"entitlement", key}, {"leases_ended", n}}});
+    }
+    return ended;
 }
 
 // Ends the leases of one entitlement that are past expires_at; returns how many.
@@ -156,8 +183,8 @@ std::int64_t reclaim_expired(Connection& c, const std::string& jti, const std::s
     st.bind(1, jti).bind(2, ent).bind(3, now_ms / 1000);
     std::vector<LeaseRecord> expired;
     while (st.step()) expired.push_back(lease_row(st));
-    for (const auto& l : expired) end_lease(c, l, "expired", "lease_expired", "system", now_ms);
-    return static_cast<std::int64_t>(expired.size());
+    st.reset();
+    return end_lapsed(c, expired, now_ms);
 }
 
 }  // namespace
@@ -310,7 +337,7 @@ RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::
                                                                     l->end_reason.value_or("ended"))}};
     }
     if (now_s >= l->expires_at) {
-        end_lease(c, *l, "expired", "lease_expired", "system", now_ms);
+        end_lapsed(c, {*l}, now_ms);
         return {std::nullopt, Error{ErrorCode::expired, fmt::format("lease {} expired at {}", lease_id, l->expires_at)}};
     }
     // The lease's own entitlement, by its key (one seek, no join).
@@ -345,7 +372,7 @@ std::optional<Error> release_lease(Connection& c, const std::string& lease_id,
     }
     if (l->ended_at) return std::nullopt;
     if (now_ms / 1000 >= l->expires_at) {
-        end_lease(c, *l, "expired", "lease_expired", "system", now_ms);
+        end_lapsed(c, {*l}, now_ms);
         return std::nullopt;
     }
     end_lease(c, *l, "released", "lease_released", actor, now_ms);
@@ -357,19 +384,8 @@ std::int64_t sweep_expired_leases(Connection& c, std::int64_t now_ms, std::int64
     st.bind(1, now_ms / 1000).bind(2, limit);
     std::vector<LeaseRecord> expired;
     while (st.step()) expired.push_back(lease_row(st));
-    // Leases cut short by the end of their entitlement's window end with it.
-    std::map<std::string, std::int64_t> closed_windows;  // entitlement key -> leases ended
-    for (const auto& l : expired) {
-        auto w = c.cached("SELECT not_after FROM entitlements WHERE license_jti = ?1 AND id = ?2");
-        w.bind(1, l.license_jti).bind(2, l.entitlement_id);
-        const bool window_closed = w.step() && !w.is_null(0) && w.int64(0) <= l.expires_at;
-        end_lease(c, l, window_closed ? "entitlement_expired" : "expired", "lease_expired", "system", now_ms);
-        if (window_closed) ++closed_windows[l.entitlement_key()];
-    }
-    for (const auto& [key, n] : closed_windows) {
-        append_audit(c, {now_ms, "entitlement_expired", "system", key, {{"entitlement", key}, {"leases_ended", n}}});
-    }
-    return static_cast<std::int64_t>(expired.size());
+    st.reset();
+    return end_lapsed(c, expired, now_ms);
 }
 
 namespace {
@@ -403,7 +419,7 @@ void move_leases_to_license(Connection& c, const std::string& old_jti, const std
     while (st.step()) active.push_back(lease_row(st));
     for (const auto& l : active) {
         if (now_s >= l.expires_at) {
-            end_lease(c, l, "expired", "lease_expired", "system", now_ms);
+            end_lapsed(c, {l}, now_ms);
             continue;
         }
         const auto host = find_host(c, l.host_id);

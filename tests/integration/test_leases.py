@@ -55,6 +55,12 @@ def kinds_of(events, kind):
     return [e for e in events if e["kind"] == kind]
 
 
+# The sweeper passes about once a second (docs/leases.md). Tests wait this long
+# for it: the bound says the sweeper works, not how fast it is; a loaded
+# 2-core machine may hold a pass (or the commit behind it) up for seconds.
+SWEEP_WAIT = 15.0
+
+
 def wait_until(t, limit=10.0):
     """Sleeps until wall time `t` (bounded by `limit` seconds)."""
     delay = t - time.time()
@@ -231,7 +237,7 @@ def test_subscription_outside_its_window_is_no_entitlement(env):
     expect_error(env.checkout(host, feature="vApps"), 404, "no_entitlement")
 
 
-def test_subscription_lease_never_outlives_the_window_and_ends_with_it(env):
+def test_subscription_lease_never_outlives_the_window_and_the_sweeper_ends_it_with_it(env):
     not_after = int(time.time()) + 4
     jti = env.import_license([
         entitlement("anchor", feature="vWS"),
@@ -249,19 +255,46 @@ def test_subscription_lease_never_outlives_the_window_and_ends_with_it(env):
     assert r.json()["expires_at"] <= not_after
 
     wait_until(not_after)
-    deadline = not_after + 3.0
     ended = env.wait_for_event(lambda e: e["kind"] == "lease_expired" and e["subject"] == g["lease_id"],
-                               timeout=max(0.5, deadline - time.time()))
-    assert ended is not None, "no lease_expired within ~3 s of the window's end"
+                               timeout=SWEEP_WAIT)
+    assert ended is not None, f"no lease_expired within {SWEEP_WAIT} s of the window's end"
+    assert ended["actor"] == "system"
     assert ended["detail"]["reason"] == "entitlement_expired"
-    closed = env.wait_for_event(lambda e: e["kind"] == "entitlement_expired", timeout=0.5)
-    assert closed is not None, "no entitlement_expired event"
-    assert closed["subject"] == key or closed["detail"].get("entitlement") == key
-    assert time.time() <= deadline + 0.5
+    assert ended["detail"]["ended_at"] == not_after
+    closed = [e for e in env.audit() if e["kind"] == "entitlement_expired"]
+    assert [(e["subject"], e["detail"]) for e in closed] == [(key, {"entitlement": key, "leases_ended": 1})]
+    assert env.in_use(key) == 0
 
-    expect_error(env.checkout(host, feature="vPC"), 404, "no_entitlement")
-    expect_error(env.renew(host, g["lease_id"]), 410, "expired")
-    assert env.leases(token=host.token) == []
+
+def test_a_lease_found_lapsed_by_a_late_renewal_or_release_still_ends_with_its_window(env):
+    """Whoever finds a lease past the end of its entitlement's window (the
+    sweeper, or its host renewing or releasing a moment too late) ends it the
+    same way: reason entitlement_expired, and an entitlement_expired event."""
+    not_after = int(time.time()) + 3
+    jti = env.import_license([
+        entitlement("sub", feature="vPC", model="subscription", count=5,
+                    not_before=not_after - DAY, not_after=not_after),
+    ])
+    key = f"{jti}/sub"
+    host = env.add_host()
+    renewed_late = env.grant(host, feature="vPC")
+    released_late = env.grant(host, feature="vPC")
+    assert renewed_late["expires_at"] == released_late["expires_at"] == not_after
+
+    wait_until(not_after)
+    expect_error(env.renew(host, renewed_late["lease_id"]), 410, "expired")
+    assert env.release(host.token, released_late["lease_id"]).status == 204
+    # Both answers came after their commits: the events are there, whether the
+    # sweeper or the late request ended each lease.
+    events = env.audit()
+    for g in (renewed_late, released_late):
+        ends = [e for e in events if e["subject"] == g["lease_id"] and e["kind"] != "lease_granted"]
+        assert [(e["kind"], e["detail"]["reason"], e["detail"]["ended_at"]) for e in ends] == [
+            ("lease_expired", "entitlement_expired", not_after)], ends
+    closed = [e for e in events if e["kind"] == "entitlement_expired"]
+    assert closed and all(e["subject"] == key for e in closed), closed
+    assert sum(e["detail"]["leases_ended"] for e in closed) == 2
+    assert env.in_use(key) == 0
 
 
 # --------------------------------------------------------------------------- 6. expiry
@@ -277,8 +310,8 @@ def test_an_expired_lease_stops_holding_its_seat_at_once_and_the_sweeper_records
     second = env.checkout(host)   # no release: the expired lease is reclaimed
     assert second.status == 201, second
     expired = env.wait_for_event(
-        lambda e: e["kind"] == "lease_expired" and e["subject"] == first["lease_id"], timeout=2.0)
-    assert expired is not None, "no lease_expired for the first lease within ~2 s"
+        lambda e: e["kind"] == "lease_expired" and e["subject"] == first["lease_id"], timeout=SWEEP_WAIT)
+    assert expired is not None, f"no lease_expired for the first lease within {SWEEP_WAIT} s"
     assert expired["actor"] == "system"
     assert expired["detail"]["reason"] == "expired"
     expect_error(env.renew(host, first["lease_id"]), 410, "expired")
@@ -286,15 +319,16 @@ def test_an_expired_lease_stops_holding_its_seat_at_once_and_the_sweeper_records
     assert [l["lease_id"] for l in env.leases(token=host.token)] in ([second.json()["lease_id"]], [])
 
 
-def test_the_sweeper_ends_an_expired_lease_within_about_a_second_and_frees_in_use(env):
+def test_the_sweeper_ends_an_expired_lease_and_frees_in_use(env):
     jti = env.import_license([entitlement("short", count=3, max_lease_seconds=2)])
     host = env.add_host()
     g = env.grant(host)
     wait_until(g["expires_at"], limit=3)
     assert env.leases(token=host.token) == []   # past exp, no longer listed
     e = env.wait_for_event(lambda e: e["kind"] == "lease_expired" and e["subject"] == g["lease_id"],
-                           timeout=2.0)
-    assert e is not None
+                           timeout=SWEEP_WAIT)
+    assert e is not None, f"no lease_expired within {SWEEP_WAIT} s"
+    assert e["detail"]["reason"] == "expired"
     assert env.in_use(f"{jti}/short") == 0
 
 
