@@ -8,6 +8,22 @@ import pytest
 
 from entitle_testlib import EntitledServer, entitled_bin
 
+SERVER_LOG_LINES = 60
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test's report ends with the last lines each server it started
+    logged: what the server saw is the first thing to read about a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for i, s in enumerate(EntitledServer.started):
+            tail = "\n".join(s.stderr_lines[-SERVER_LOG_LINES:]) or "(nothing logged)"
+            report.sections.append((f"entitled #{i + 1} log (last {SERVER_LOG_LINES} lines)", tail))
+    if report.when == "teardown":
+        EntitledServer.started.clear()
+
 
 @pytest.fixture
 def data_dir(tmp_path):

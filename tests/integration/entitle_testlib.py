@@ -49,6 +49,10 @@ class EntitledServer:
     """One `entitled serve` child process. Stopping or killing it fails the
     test when the server's stderr holds a sanitizer report."""
 
+    # Every server started during the current test, so that a failing test's
+    # report can show what they logged (conftest.py).
+    started = []
+
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = pathlib.Path(data_dir)
         self.extra_args = list(extra_args)
@@ -62,6 +66,7 @@ class EntitledServer:
             [entitled_bin(), "serve", "--data", str(self.data_dir),
              "--listen", "127.0.0.1:0", *self.extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        EntitledServer.started.append(self)
         # Collect stderr in the background so the pipe never fills.
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drain.start()
