@@ -6,14 +6,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <climits>
+
+#include "https_exchange.hpp"
 
 namespace entitle::lib {
 
@@ -23,7 +20,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 
 // An answer larger than this is refused: the biggest the contract gives a
 // host is one page of GET /v1/leases, which the client asks in pages of 500.
@@ -93,72 +89,9 @@ class HttpsTransport final : public Transport {
         // to a handshake.
         auto ctx = make_context(ca_pem_);
         if (!ctx) return std::unexpected(ctx.error());
-        asio::io_context ioc;
-        beast::ssl_stream<beast::tcp_stream> stream(ioc, **ctx);
-        SSL* ssl_handle = stream.native_handle();
-        if (server_.host_is_ip) {
-            // No SNI for an address (RFC 6066); the certificate must name it
-            // as an iPAddress subjectAltName.
-            if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), server_.host.c_str()) !=
-                1) {
-                return fail(ENTITLE_INTERNAL, "cannot check certificates for " + server_.host);
-            }
-        } else if (SSL_set_tlsext_host_name(ssl_handle, server_.host.c_str()) != 1 ||
-                   SSL_set1_host(ssl_handle, server_.host.c_str()) != 1) {
-            return fail(ENTITLE_INTERNAL, "cannot set the TLS server name " + server_.host);
-        }
+        HttpsExchange x(**ctx, server_);
 
-        // Each step runs asynchronously on this private io_context so that the
-        // deadline holds for all of them; the caller sees one blocking call.
-        beast::error_code ec;
-        auto run = [&ioc] {
-            ioc.run();
-            ioc.restart();
-        };
-        const auto ms = std::to_string(timeout.count());
-
-        tcp::resolver resolver(ioc);
-        tcp::resolver::results_type endpoints;
-        bool resolved = false;
-        resolver.async_resolve(
-            server_.host, server_.port,
-            server_.host_is_ip ? tcp::resolver::numeric_host : tcp::resolver::flags{},
-            [&](const beast::error_code& e, tcp::resolver::results_type r) {
-                ec = e;
-                endpoints = std::move(r);
-                resolved = true;
-            });
-        ioc.run_until(deadline);
-        ioc.restart();
-        if (!resolved) {
-            resolver.cancel();
-            run();  // lets the cancelled handler finish before `endpoints` goes away
-            return fail(ENTITLE_UNAVAILABLE,
-                        "resolving " + server_.host + " took longer than " + ms + " ms");
-        }
-        if (ec) {
-            return fail(ENTITLE_UNAVAILABLE,
-                        "cannot resolve " + server_.host + ": " + ec.message());
-        }
-
-        auto& layer = beast::get_lowest_layer(stream);
-        layer.expires_at(deadline);
-        layer.async_connect(endpoints,
-                            [&](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
-        run();
-        if (ec == beast::error::timeout) {
-            return fail(ENTITLE_UNAVAILABLE,
-                        "connecting to " + where + " took longer than " + ms + " ms");
-        }
-        if (ec)
-            return fail(ENTITLE_UNAVAILABLE, "cannot connect to " + where + ": " + ec.message());
-
-        stream.async_handshake(ssl::stream_base::client,
-                               [&](const beast::error_code& e) { ec = e; });
-        run();
-        if (ec) return handshake_failure(ec, ssl_handle, where, ms);
-
-        bhttp::request<bhttp::string_body> req{verb, server_.prefix + request.target, 11};
+        HttpsExchange::Request req{verb, server_.prefix + request.target, 11};
         req.set(bhttp::field::host, where);
         req.set(bhttp::field::user_agent, "libentitle/" ENTITLE_VERSION_STRING);
         req.set(bhttp::field::accept, "application/json");
@@ -169,43 +102,13 @@ class HttpsTransport final : public Transport {
         req.body() = request.body;
         req.prepare_payload();
 
-        bhttp::async_write(stream, req, [&](const beast::error_code& e, std::size_t) { ec = e; });
-        run();
-        if (ec == beast::error::timeout) {
-            return fail(ENTITLE_UNAVAILABLE,
-                        "sending the request to " + where + " took longer than " + ms + " ms");
-        }
-        if (ec) {
-            return fail(ENTITLE_UNAVAILABLE,
-                        "sending the request to " + where + " failed: " + ec.message());
-        }
+        const auto ms = std::to_string(timeout.count());
+        if (auto failed = x.send(req, deadline)) return send_failure(*failed, where, ms);
 
-        beast::flat_buffer buffer;
         bhttp::response_parser<bhttp::string_body> parser;
         parser.body_limit(kMaxAnswerBytes);
-        bhttp::async_read(stream, buffer, parser,
-                          [&](const beast::error_code& e, std::size_t) { ec = e; });
-        run();
-        if (ec == beast::error::timeout) {
-            return fail(ENTITLE_UNAVAILABLE, "no answer from " + where + " within " + ms + " ms");
-        }
-        if (ec == bhttp::error::body_limit) {
-            return fail(ENTITLE_PROTOCOL_ERROR, "the answer from " + where + " is too large");
-        }
-        if (ec && ec.category() == beast::error_code(bhttp::error::end_of_stream).category() &&
-            ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-            return fail(ENTITLE_PROTOCOL_ERROR,
-                        "the answer from " + where + " is not HTTP: " + ec.message());
-        }
-        if (ec) {
-            // The connection ended before a whole answer: the request may or
-            // may not have been carried out, which is what retries are for.
-            return fail(ENTITLE_UNAVAILABLE, "the connection to " + where +
-                                                 " was lost before an answer: " + ec.message());
-        }
-        // No close_notify exchange: the answer is complete and the server
-        // closes; an error closing is ignored on purpose, nothing is left to lose.
-        layer.socket().close(ec);
+        if (auto failed = x.read(parser)) return read_failure(failed->ec, where, ms);
+        x.close();
 
         auto& msg = parser.get();
         HttpResponse out;
@@ -218,28 +121,79 @@ class HttpsTransport final : public Transport {
     }
 
   private:
-    static std::unexpected<Failure> handshake_failure(const beast::error_code& ec, SSL* ssl_handle,
-                                                      const std::string& where,
-                                                      const std::string& ms) {
+    std::unexpected<Failure> send_failure(const StepError& failed, const std::string& where,
+                                          const std::string& ms) const {
+        using Step = StepError::Step;
+        const auto& ec = failed.ec;
+        switch (failed.step) {
+            case Step::setup:
+                return fail(ENTITLE_INTERNAL, server_.host_is_ip
+                                                  ? "cannot check certificates for " + server_.host
+                                                  : "cannot set the TLS server name " + server_.host);
+            case Step::resolve:
+                if (failed.timed_out()) {
+                    return fail(ENTITLE_UNAVAILABLE,
+                                "resolving " + server_.host + " took longer than " + ms + " ms");
+                }
+                return fail(ENTITLE_UNAVAILABLE, "cannot resolve " + server_.host + ": " + ec.message());
+            case Step::connect:
+                if (failed.timed_out()) {
+                    return fail(ENTITLE_UNAVAILABLE,
+                                "connecting to " + where + " took longer than " + ms + " ms");
+                }
+                return fail(ENTITLE_UNAVAILABLE, "cannot connect to " + where + ": " + ec.message());
+            case Step::handshake:
+                return handshake_failure(failed, where, ms);
+            case Step::write:
+            case Step::read:
+                break;
+        }
+        if (failed.timed_out()) {
+            return fail(ENTITLE_UNAVAILABLE,
+                        "sending the request to " + where + " took longer than " + ms + " ms");
+        }
+        return fail(ENTITLE_UNAVAILABLE, "sending the request to " + where + " failed: " + ec.message());
+    }
+
+    static std::unexpected<Failure> read_failure(const beast::error_code& ec, const std::string& where,
+                                                 const std::string& ms) {
         if (ec == beast::error::timeout) {
+            return fail(ENTITLE_UNAVAILABLE, "no answer from " + where + " within " + ms + " ms");
+        }
+        if (ec == bhttp::error::body_limit) {
+            return fail(ENTITLE_PROTOCOL_ERROR, "the answer from " + where + " is too large");
+        }
+        if (ec.category() == beast::error_code(bhttp::error::end_of_stream).category() &&
+            ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+            return fail(ENTITLE_PROTOCOL_ERROR,
+                        "the answer from " + where + " is not HTTP: " + ec.message());
+        }
+        // The connection ended before a whole answer: the request may or may
+        // not have been carried out, which is what retries are for.
+        return fail(ENTITLE_UNAVAILABLE,
+                    "the connection to " + where + " was lost before an answer: " + ec.message());
+    }
+
+    static std::unexpected<Failure> handshake_failure(const StepError& failed, const std::string& where,
+                                                      const std::string& ms) {
+        if (failed.timed_out()) {
             return fail(ENTITLE_UNAVAILABLE,
                         "TLS handshake with " + where + " took longer than " + ms + " ms");
         }
-        const long verify = SSL_get_verify_result(ssl_handle);
-        if (verify != X509_V_OK) {
+        if (failed.verify_result != X509_V_OK) {
             return fail(ENTITLE_TLS_ERROR,
                         "TLS handshake with " + where +
                             " failed: the server certificate does not verify against the "
                             "configuration's ca_pem (" +
-                            X509_verify_cert_error_string(verify) + ")");
+                            X509_verify_cert_error_string(failed.verify_result) + ")");
         }
-        if (ec.category() == asio::error::get_ssl_category()) {
+        if (failed.ec.category() == asio::error::get_ssl_category()) {
             return fail(ENTITLE_TLS_ERROR,
-                        "TLS handshake with " + where + " failed: " + ec.message());
+                        "TLS handshake with " + where + " failed: " + failed.ec.message());
         }
         // Reset or closed mid-handshake (a server going down): try again later.
         return fail(ENTITLE_UNAVAILABLE,
-                    "TLS handshake with " + where + " was cut short: " + ec.message());
+                    "TLS handshake with " + where + " was cut short: " + failed.ec.message());
     }
 
     ServerUrl server_;

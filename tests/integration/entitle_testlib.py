@@ -21,6 +21,20 @@ def entitled_bin() -> str:
     return str(bin_dir() / "entitled")
 
 
+def init_with_certificate_for(tmp_path, dns_name):
+    """A data directory initialised with a self-signed certificate that names
+    only `dns_name` (neither localhost nor an address): (data dir, cert path)."""
+    key, cert = tmp_path / f"{dns_name}.key", tmp_path / f"{dns_name}.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ed25519", "-nodes", "-days", "2",
+                    "-subj", f"/CN={dns_name}", "-addext", f"subjectAltName=DNS:{dns_name}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    data = tmp_path / f"{dns_name}-data"
+    subprocess.run([entitled_bin(), "init", "--data", str(data), "--tls-cert", str(cert),
+                    "--tls-key", str(key)], check=True, capture_output=True, timeout=60)
+    return data, cert
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status

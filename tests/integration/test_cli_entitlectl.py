@@ -20,7 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from entitle_testlib import EntitledServer, bin_dir, entitled_bin
+from entitle_testlib import EntitledServer, bin_dir, entitled_bin, init_with_certificate_for
 
 ISSUER_KID = "acme-2026"
 SOURCE_DIR = pathlib.Path(os.environ.get("ENTITLE_SOURCE_DIR",
@@ -181,6 +181,23 @@ def test_a_server_certificate_from_another_ca_is_refused(server, tmp_path):
     assert r.returncode == 1
     assert r.stdout == ""
     assert "TLS" in r.stderr and "does not verify" in r.stderr, r.stderr
+
+
+def test_a_certificate_for_another_name_is_refused_by_name(tmp_path):
+    """The certificate chains to the CA given (it is that CA) but names only
+    other.example: by host name the message says whose name is missing, by
+    address the check that failed."""
+    data, cert = init_with_certificate_for(tmp_path, "other.example")
+    named = EntitledServer(data).start()
+    try:
+        r = ctl(named, "token", "list", ca=cert, url=f"https://localhost:{named.port}")
+        assert r.returncode == 1 and r.stdout == "", r
+        assert "the server certificate is not valid for 'localhost'" in r.stderr, r.stderr
+        r = ctl(named, "token", "list", ca=cert, url=f"https://127.0.0.1:{named.port}")
+        assert r.returncode == 1 and r.stdout == "", r
+        assert f"does not verify against {cert}" in r.stderr and "IP address mismatch" in r.stderr, r.stderr
+    finally:
+        named.stop()
 
 
 def test_the_host_name_localhost_is_verified_against_the_certificate(server):

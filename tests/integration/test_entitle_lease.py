@@ -15,7 +15,7 @@ import pytest
 
 from client_helpers import (FEATURE, ClientEnv, EntitledServer, assert_refused, entitlement,
                             lease_bin, state_file)
-from entitle_testlib import entitled_bin
+from entitle_testlib import entitled_bin, init_with_certificate_for
 
 EXIT_OVERSUBSCRIBED = 3
 EXIT_REGION_DENIED = 4
@@ -386,14 +386,7 @@ def test_a_server_with_another_certificate_is_a_tls_error(env, tmp_path):
 
 def test_a_certificate_for_another_name_is_a_tls_error(env, tmp_path):
     """The certificate chains to ca_pem but names other.example, not 127.0.0.1."""
-    key, cert = tmp_path / "other.key", tmp_path / "other.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ed25519", "-nodes", "-days", "2",
-                    "-subj", "/CN=other.example", "-addext", "subjectAltName=DNS:other.example",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
-                   timeout=60)
-    other_data = tmp_path / "named-data"
-    subprocess.run([entitled_bin(), "init", "--data", str(other_data), "--tls-cert", str(cert),
-                    "--tls-key", str(key)], check=True, capture_output=True, timeout=60)
+    other_data, cert = init_with_certificate_for(tmp_path, "other.example")
     other = EntitledServer(other_data).start()
     try:
         cfg = json.loads(env.host_config().read_text())

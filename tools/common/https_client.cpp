@@ -1,19 +1,15 @@
 #include "common/https_client.hpp"
 
+#include "https_exchange.hpp"
+
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
 #include <algorithm>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <stdexcept>
 #include <vector>
@@ -24,7 +20,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 
 namespace {
 
@@ -35,22 +30,58 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
-std::string describe_tls_failure(const beast::error_code& ec, SSL* ssl_handle, bool name_mismatch,
-                                 const HttpsClientOptions& options) {
+std::string describe_tls_failure(const lib::StepError& failed, const HttpsClientOptions& options) {
     const std::string where = options.server.authority();
-    if (name_mismatch) {
+    if (failed.verify_result == X509_V_ERR_HOSTNAME_MISMATCH) {
         return fmt::format(
             "TLS handshake with {} failed: the server certificate is not valid for '{}'", where,
             options.server.host);
     }
-    const long verify = SSL_get_verify_result(ssl_handle);
-    if (verify != X509_V_OK) {
+    if (failed.verify_result != X509_V_OK) {
         return fmt::format(
             "TLS handshake with {} failed: the server certificate does not verify against {} "
             "({})",
-            where, options.ca_file, X509_verify_cert_error_string(verify));
+            where, options.ca_file, X509_verify_cert_error_string(failed.verify_result));
     }
-    return fmt::format("TLS handshake with {} failed: {}", where, ec.message());
+    return fmt::format("TLS handshake with {} failed: {}", where, failed.ec.message());
+}
+
+// What a failed step up to the request's last byte means for the caller.
+ClientError send_failure(const lib::StepError& failed, const HttpsClientOptions& options) {
+    using Kind = ClientError::Kind;
+    using Step = lib::StepError::Step;
+    const auto& server = options.server;
+    const std::string where = server.authority();
+    const auto ms = options.timeout.count();
+    const auto& ec = failed.ec;
+    switch (failed.step) {
+        case Step::setup:
+            return {Kind::setup, server.host_is_ip
+                                     ? fmt::format("cannot check certificates for address {}", server.host)
+                                     : fmt::format("cannot set the TLS server name {}", server.host)};
+        case Step::resolve:
+            if (failed.timed_out()) {
+                return {Kind::timeout, fmt::format("resolving {} took longer than {} ms", server.host, ms)};
+            }
+            return {Kind::resolve, fmt::format("cannot resolve {}: {}", server.host, ec.message())};
+        case Step::connect:
+            if (failed.timed_out()) {
+                return {Kind::timeout, fmt::format("connecting to {} took longer than {} ms", where, ms)};
+            }
+            return {Kind::connect, fmt::format("cannot connect to {}: {}", where, ec.message())};
+        case Step::handshake:
+            if (failed.timed_out()) {
+                return {Kind::timeout, fmt::format("TLS handshake with {} took longer than {} ms", where, ms)};
+            }
+            return {Kind::tls, describe_tls_failure(failed, options)};
+        case Step::write:
+        case Step::read:
+            break;
+    }
+    if (failed.timed_out()) {
+        return {Kind::timeout, fmt::format("sending the request to {} took longer than {} ms", where, ms)};
+    }
+    return {Kind::protocol, fmt::format("sending the request to {} failed: {}", where, ec.message())};
 }
 
 // What a failed read of the answer means for the caller. `stalled`: the
@@ -75,26 +106,15 @@ ClientError read_failure(const beast::error_code& ec, const HttpsClientOptions& 
 }
 
 // The answer's header, then its body a piece at a time (HttpsClient::download).
-template <class Stream>
-std::expected<HttpsResponse, ClientError> read_streamed(asio::io_context& ioc, Stream& stream,
-                                                        beast::flat_buffer& buffer,
+std::expected<HttpsResponse, ClientError> read_streamed(lib::HttpsExchange& x,
                                                         const HttpsClientOptions& options,
                                                         const HttpsClient::BodySink& sink) {
     using Kind = ClientError::Kind;
     const std::string where = options.server.authority();
-    auto& socket_layer = beast::get_lowest_layer(stream);
-    beast::error_code ec;
-    auto run = [&ioc] {
-        ioc.run();
-        ioc.restart();
-    };
 
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.body_limit(options.max_body_bytes);
-    bhttp::async_read_header(stream, buffer, parser,
-                             [&](const beast::error_code& e, std::size_t) { ec = e; });
-    run();
-    if (ec) return std::unexpected(read_failure(ec, options));
+    if (auto failed = x.read_header(parser)) return std::unexpected(read_failure(failed->ec, options));
 
     HttpsResponse out;
     out.status = static_cast<int>(parser.get().result_int());
@@ -112,12 +132,9 @@ std::expected<HttpsResponse, ClientError> read_streamed(asio::io_context& ioc, S
         parser.get().body().size = piece.size();
         // After the header, the deadline is per piece: a large body may take
         // as long as it needs while data keeps arriving.
-        socket_layer.expires_after(options.timeout);
-        bhttp::async_read(stream, buffer, parser,
-                          [&](const beast::error_code& e, std::size_t) { ec = e; });
-        run();
-        if (ec == bhttp::error::need_buffer) ec = {};
-        if (ec) return std::unexpected(read_failure(ec, options, /*stalled=*/true));
+        if (auto failed = x.read_piece(parser, options.timeout)) {
+            return std::unexpected(read_failure(failed->ec, options, /*stalled=*/true));
+        }
         const std::string_view got(piece.data(), piece.size() - parser.get().body().size);
         if (streams) {
             if (auto kept = sink(got); !kept) {
@@ -132,7 +149,7 @@ std::expected<HttpsResponse, ClientError> read_streamed(asio::io_context& ioc, S
             out.body.append(got);
         }
     }
-    socket_layer.socket().close(ec);  // as in request(): the answer is complete
+    x.close();  // as in request(): the answer is complete
     return out;
 }
 
@@ -195,91 +212,9 @@ std::expected<HttpsResponse, ClientError> HttpsClient::exchange(
             ClientError{Kind::setup, fmt::format("cannot load CA certificates from {}: {}",
                                                  options_.ca_file, ec.message())});
     }
+    lib::HttpsExchange x(ctx, server);
 
-    asio::io_context ioc;
-    beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
-    bool name_mismatch = false;
-    if (server.host_is_ip) {
-        // No SNI for address literals (RFC 6066); the certificate must list
-        // the address as an iPAddress subjectAltName.
-        X509_VERIFY_PARAM* param = SSL_get0_param(stream.native_handle());
-        if (X509_VERIFY_PARAM_set1_ip_asc(param, server.host.c_str()) != 1) {
-            return std::unexpected(ClientError{
-                Kind::setup, fmt::format("cannot check certificates for address {}", server.host)});
-        }
-    } else {
-        if (SSL_set_tlsext_host_name(stream.native_handle(), server.host.c_str()) != 1) {
-            return std::unexpected(ClientError{
-                Kind::setup, fmt::format("cannot set the TLS server name {}", server.host)});
-        }
-        stream.set_verify_callback(
-            [&name_mismatch, check = ssl::host_name_verification(server.host)](
-                bool preverified, ssl::verify_context& vctx) {
-                if (!preverified) return false;
-                if (check(preverified, vctx)) return true;
-                name_mismatch = true;  // so the message can say why
-                return false;
-            });
-    }
-
-    // Every step is asynchronous on this private io_context so that the
-    // deadline applies to each of them; the caller sees one blocking call.
-    auto run = [&ioc] {
-        ioc.run();
-        ioc.restart();
-    };
-
-    tcp::resolver resolver(ioc);
-    tcp::resolver::results_type endpoints;
-    bool resolved = false;
-    resolver.async_resolve(server.host, server.port,
-                           server.host_is_ip ? tcp::resolver::numeric_host : tcp::resolver::flags{},
-                           [&](const beast::error_code& e, tcp::resolver::results_type r) {
-                               ec = e;
-                               endpoints = std::move(r);
-                               resolved = true;
-                           });
-    ioc.run_until(deadline);
-    ioc.restart();
-    if (!resolved) {
-        resolver.cancel();
-        return std::unexpected(
-            ClientError{Kind::timeout, fmt::format("resolving {} took longer than {} ms",
-                                                   server.host, options_.timeout.count())});
-    }
-    if (ec) {
-        return std::unexpected(ClientError{
-            Kind::resolve, fmt::format("cannot resolve {}: {}", server.host, ec.message())});
-    }
-
-    auto& socket_layer = beast::get_lowest_layer(stream);
-    socket_layer.expires_at(deadline);
-    socket_layer.async_connect(endpoints,
-                               [&](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
-    run();
-    if (ec == beast::error::timeout) {
-        return std::unexpected(
-            ClientError{Kind::timeout, fmt::format("connecting to {} took longer than {} ms", where,
-                                                   options_.timeout.count())});
-    }
-    if (ec) {
-        return std::unexpected(ClientError{
-            Kind::connect, fmt::format("cannot connect to {}: {}", where, ec.message())});
-    }
-
-    stream.async_handshake(ssl::stream_base::client, [&](const beast::error_code& e) { ec = e; });
-    run();
-    if (ec == beast::error::timeout) {
-        return std::unexpected(
-            ClientError{Kind::timeout, fmt::format("TLS handshake with {} took longer than {} ms",
-                                                   where, options_.timeout.count())});
-    }
-    if (ec) {
-        return std::unexpected(ClientError{
-            Kind::tls, describe_tls_failure(ec, stream.native_handle(), name_mismatch, options_)});
-    }
-
-    bhttp::request<bhttp::string_body> req{verb, server.prefix + std::string(path), 11};
+    lib::HttpsExchange::Request req{verb, server.prefix + std::string(path), 11};
     req.set(bhttp::field::host, where);
     req.set(bhttp::field::user_agent, "entitle-tools/0.1");
     req.set(bhttp::field::accept, "application/json");
@@ -290,33 +225,13 @@ std::expected<HttpsResponse, ClientError> HttpsClient::exchange(
     req.body() = std::string(body);
     req.prepare_payload();
 
-    bhttp::async_write(stream, req, [&](const beast::error_code& e, std::size_t) { ec = e; });
-    run();
-    if (ec == beast::error::timeout) {
-        return std::unexpected(ClientError{
-            Kind::timeout, fmt::format("sending the request to {} took longer than {} ms", where,
-                                       options_.timeout.count())});
-    }
-    if (ec) {
-        return std::unexpected(
-            ClientError{Kind::protocol,
-                        fmt::format("sending the request to {} failed: {}", where, ec.message())});
-    }
+    if (auto failed = x.send(req, deadline)) return std::unexpected(send_failure(*failed, options_));
+    if (sink != nullptr) return read_streamed(x, options_, *sink);
 
-    beast::flat_buffer buffer;
-    if (sink != nullptr) return read_streamed(ioc, stream, buffer, options_, *sink);
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(options_.max_body_bytes);
-    bhttp::async_read(stream, buffer, parser,
-                      [&](const beast::error_code& e, std::size_t) { ec = e; });
-    run();
-    if (ec) return std::unexpected(read_failure(ec, options_));
-
-    // No TLS close_notify exchange: the answer is complete (its length is
-    // known) and the server closes the connection, so waiting for the peer's
-    // close_notify would only cost a round trip. Errors closing are ignored
-    // on purpose: there is nothing left to lose.
-    socket_layer.socket().close(ec);
+    if (auto failed = x.read(parser)) return std::unexpected(read_failure(failed->ec, options_));
+    x.close();
 
     auto& msg = parser.get();
     HttpsResponse out;
