@@ -15,11 +15,13 @@
 
 #include "store/meta_table.hpp"
 #include "store/store.hpp"
+#include "store_test_support.hpp"
 #include "temp_dir.hpp"
 
 using namespace entitle;
 using namespace entitle::store;
 using entitle::test::TempDir;
+using entitle::test::count_meta;
 
 namespace {
 
@@ -41,17 +43,6 @@ Store::Work put(std::string key) {
         set_meta(c, key, "v");
         return {};
     };
-}
-
-std::int64_t count_keys(Store& s, const std::string& like) {
-    auto r = s.read([&](Connection& c) -> Result<std::int64_t> {
-        auto st = c.cached("SELECT count(*) FROM meta WHERE key LIKE ?1");
-        st.bind(1, like);
-        st.step();
-        return st.int64(0);
-    });
-    REQUIRE(r.has_value());
-    return *r;
 }
 
 }  // namespace
@@ -84,14 +75,14 @@ TEST_CASE("the writer survives an injected disk fault and writes again once it i
         CHECK(s->stats().writes_failing);
         // Reads keep answering while writes fail, and see nothing half-written.
         CHECK(s->healthy());
-        CHECK(count_keys(*s, "before") == 1);
-        CHECK(count_keys(*s, "during-%") == 0);
+        CHECK(count_meta(*s, "before") == 1);
+        CHECK(count_meta(*s, "during-%") == 0);
 
         set_fault(Fault::none);
         REQUIRE(s->write_and_wait(put("after")).has_value());
         CHECK_FALSE(s->stats().writes_failing);
-        CHECK(count_keys(*s, "after") == 1);
-        CHECK(count_keys(*s, "during-%") == 0);
+        CHECK(count_meta(*s, "after") == 1);
+        CHECK(count_meta(*s, "during-%") == 0);
         s.reset();
 
         // The file is sound and holds exactly the acknowledged writes.
@@ -120,16 +111,16 @@ TEST_CASE("a fault during a batch fails every unit of it and none commits") {
         CHECK(r.error().code == ErrorCode::unavailable);
     }
     set_fault(Fault::none);
-    CHECK(count_keys(*s, "batch-%") == 0);
+    CHECK(count_meta(*s, "batch-%") == 0);
     REQUIRE(s->write_and_wait(put("batch-after")).has_value());
-    CHECK(count_keys(*s, "batch-%") == 1);
+    CHECK(count_meta(*s, "batch-%") == 1);
 }
 
 TEST_CASE("an unarmed fault VFS passes everything through, WAL included") {
     TempDir dir;
     auto s = faulty_store(dir);
     for (int i = 0; i < 50; ++i) REQUIRE(s->write_and_wait(put("k" + std::to_string(i))).has_value());
-    CHECK(count_keys(*s, "k%") == 50);
+    CHECK(count_meta(*s, "k%") == 50);
     auto mode = s->read([](Connection& c) -> Result<std::string> {
         auto st = c.cached("PRAGMA journal_mode");
         st.step();
@@ -198,8 +189,8 @@ TEST_CASE("a failed sync stops the store: nothing is answered as stored, nothing
     });
     REQUIRE(ic.has_value());
     CHECK(*ic == "ok");
-    CHECK(count_keys(**reopened, "before-%") == 5);
-    CHECK(count_keys(**reopened, "later") == 0);
+    CHECK(count_meta(**reopened, "before-%") == 5);
+    CHECK(count_meta(**reopened, "later") == 0);
     REQUIRE((*reopened)->write_and_wait(put("after-restart")).has_value());
 }
 
@@ -229,7 +220,7 @@ TEST_CASE("a read does not show a commit before the sync that makes it durable")
     }
     REQUIRE(committed);
 
-    auto reader = std::async(std::launch::async, [&] { return count_keys(*s, "second"); });
+    auto reader = std::async(std::launch::async, [&] { return count_meta(*s, "second"); });
     // Still waiting for the sync: it cannot have answered (a read that did
     // not wait would have answered in well under this).
     CHECK(reader.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);

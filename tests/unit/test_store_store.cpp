@@ -18,11 +18,13 @@
 #include "store/fault_vfs.hpp"
 #include "store/meta_table.hpp"
 #include "store/token_table.hpp"
+#include "store_test_support.hpp"
 #include "temp_dir.hpp"
 
 using namespace entitle;
 using namespace entitle::store;
 using entitle::test::TempDir;
+using entitle::test::count_meta;
 using namespace std::chrono_literals;
 
 namespace {
@@ -37,17 +39,6 @@ std::unique_ptr<Store> create_store(const TempDir& dir, StoreOptions options = {
 std::optional<std::string> read_meta(Store& s, const std::string& key) {
     auto r = s.read(
         [&](Connection& c) -> Result<std::optional<std::string>> { return get_meta(c, key); });
-    REQUIRE(r.has_value());
-    return *r;
-}
-
-std::int64_t count_meta(Store& s, const std::string& like) {
-    auto r = s.read([&](Connection& c) -> Result<std::int64_t> {
-        auto st = c.cached("SELECT count(*) FROM meta WHERE key LIKE ?1");
-        st.bind(1, like);
-        st.step();
-        return st.int64(0);
-    });
     REQUIRE(r.has_value());
     return *r;
 }
