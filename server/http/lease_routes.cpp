@@ -237,7 +237,8 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                            reply.build([st, &settings] {
                                return json_text_response(bhttp::status::created, grant_json(st->outcome.lease, settings));
                            });
-                       });
+                       },
+                       store::Store::Savepoint::none);  // refusals are outcomes, never a failed unit
                });
 
     router.add(bhttp::verb::post, "/v1/leases/{id}/renew", requires_role(Role::host),
@@ -255,7 +256,8 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                            reply.build([out, &settings] {
                                return json_text_response(bhttp::status::ok, grant_json(*out->lease, settings));
                            });
-                       });
+                       },
+                       store::Store::Savepoint::none);
                });
 
     router.add(bhttp::verb::delete_, "/v1/leases/{id}", requires_role(Role::host, {Role::admin}),
@@ -273,7 +275,8 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                            if (!r) return reply(error_response(r.error()));
                            if (*err) return reply(error_response(**err));
                            reply.build([] { return empty_response(bhttp::status::no_content); });
-                       });
+                       },
+                       store::Store::Savepoint::none);
                });
 
     router.add_sync(bhttp::verb::get, "/v1/leases", requires_role(Role::auditor, {Role::host}),

@@ -187,10 +187,10 @@ Store::~Store() {
                               nullptr);
 }
 
-void Store::submit(Work work, Done done) {
+void Store::submit(Work work, Done done, Savepoint savepoint) {
     {
         std::lock_guard lock(queue_mutex_);
-        queue_.emplace_back(std::move(work), std::move(done));
+        queue_.push_back(Unit{std::move(work), std::move(done), savepoint});
     }
     queue_cv_.notify_one();
 }
@@ -203,7 +203,7 @@ Result<void> Store::write_and_wait(Work work) {
 }
 
 void Store::writer_loop() {
-    std::vector<std::pair<Work, Done>> batch;
+    std::vector<Unit> batch;
     batch.reserve(options_.max_batch);
     for (;;) {
         {
@@ -223,7 +223,7 @@ void Store::writer_loop() {
     }
 }
 
-void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
+void Store::run_batch(std::vector<Unit>& batch) {
     const auto started = std::chrono::steady_clock::now();
     struct Timing {
         Store& s;
@@ -238,7 +238,7 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
     if (failed_.load()) {
         // The store has stopped after a failed sync: nothing runs any more.
         const Error e = failure();
-        for (auto& [work, done] : batch) done(std::unexpected(e));
+        for (auto& u : batch) u.done(std::unexpected(e));
         return;
     }
     std::vector<Result<void>> outcomes;
@@ -249,7 +249,7 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
     } catch (const StoreError& e) {
         failed_commits_.fetch_add(1, std::memory_order_relaxed);
         if (is_disk_fault(e)) writes_failing_.store(true, std::memory_order_relaxed);
-        for (auto& [work, done] : batch) done(std::unexpected(to_error(e)));
+        for (auto& u : batch) u.done(std::unexpected(to_error(e)));
         return;
     }
     // A disk fault inside a unit (a page spill to the WAL that failed) may
@@ -258,12 +258,17 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
     // state.
     std::optional<Error> batch_error;
     bool batch_disk_fault = false;
-    for (auto& [work, done] : batch) {
+    // A unit without a savepoint that failed after writing: it keeps its own
+    // error, the rest of the batch gets batch_error.
+    std::optional<std::size_t> failed_midway;
+    for (auto& u : batch) {
         try {
-            c.cached("SAVEPOINT unit").run();
+            const bool own = u.savepoint == Savepoint::own;
+            if (own) c.cached("SAVEPOINT unit").run();
+            const std::int64_t changes_before = own ? 0 : sqlite3_total_changes64(c.raw());
             Result<void> r;
             try {
-                r = work(c);
+                r = u.work(c);
             } catch (const StoreError& e) {
                 if (is_disk_fault(e)) {
                     batch_error = to_error(e);
@@ -274,8 +279,19 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
             } catch (const std::exception& e) {
                 r = fail(ErrorCode::internal, fmt::format("write failed: {}", e.what()));
             }
-            if (!r) c.cached("ROLLBACK TO unit").run();
-            c.cached("RELEASE unit").run();
+            if (own) {
+                if (!r) c.cached("ROLLBACK TO unit").run();
+                c.cached("RELEASE unit").run();
+            } else if (!r && (sqlite3_total_changes64(c.raw()) != changes_before || sqlite3_get_autocommit(c.raw()))) {
+                // Rows it changed cannot be taken out alone (or SQLite has
+                // already rolled the transaction back): the batch goes.
+                failed_midway = outcomes.size();
+                outcomes.push_back(std::move(r));
+                batch_error = Error{ErrorCode::unavailable,
+                                    "a write batched with this one failed midway and the batch was rolled back; "
+                                    "nothing of this request was kept; retry"};
+                break;
+            }
             outcomes.push_back(std::move(r));
         } catch (const StoreError& e) {
             // The savepoint machinery itself failed: the transaction is unusable.
@@ -314,7 +330,9 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
         // Nothing changed, but whether the rollback was whole is SQLite's
         // business: caches start over, which costs a read each.
         if (std::exchange(credentials_touched_, false)) credentials_epoch_.fetch_add(1, std::memory_order_acq_rel);
-        for (auto& [work, done] : batch) done(std::unexpected(commit_error));
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            batch[i].done(i == failed_midway ? std::move(outcomes[i]) : Result<void>(std::unexpected(commit_error)));
+        }
         // Its number was issued: the syncer passes over it, so that readers
         // waiting for it move on.
         if (seq != 0) hand_to_syncer(SyncJob{seq, false, {}});
@@ -325,7 +343,7 @@ void Store::run_batch(std::vector<std::pair<Work, Done>>& batch) {
     checkpoint_if_due();
     SyncJob job{seq, true, {}};
     job.completions.reserve(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) job.completions.emplace_back(std::move(batch[i].second), std::move(outcomes[i]));
+    for (std::size_t i = 0; i < batch.size(); ++i) job.completions.emplace_back(std::move(batch[i].done), std::move(outcomes[i]));
     hand_to_syncer(std::move(job));
 }
 

@@ -4,7 +4,9 @@
 // Writes: `submit()` queues a unit of work for the writer thread. The writer
 // takes every queued unit (up to `max_batch`), runs each inside its own
 // SAVEPOINT of one shared transaction and COMMITs once; a unit that fails
-// rolls back alone without touching the rest of the batch. The COMMIT writes
+// rolls back alone without touching the rest of the batch (units that fail
+// only before their first write may go without the savepoint:
+// `Savepoint::none`). The COMMIT writes
 // the batch's WAL frames without waiting for the disk (synchronous=NORMAL);
 // the syncer thread then syncs the WAL (fdatasync) and only after that sync
 // calls the units' completions. So a completion still means "durable", many
@@ -90,6 +92,24 @@ public:
     using Work = std::move_only_function<Result<void>(Connection&)>;
     using Done = std::move_only_function<void(Result<void>)>;
 
+    // Whether a unit runs inside a SAVEPOINT of its own.
+    enum class Savepoint {
+        // It does: a unit that returns an error or throws is rolled back
+        // alone and the rest of its batch commits.
+        own,
+        // It does not: SQLite copies every page a unit changes into its
+        // savepoint's journal first, about a tenth of the server's CPU in
+        // checkout/release cycles. For units that report refusals as results
+        // of their own and fail only before their first write (checkout,
+        // renewal, release). A failure before any row changed (as SQLite
+        // counts changed rows) leaves the batch as it was and the rest of it
+        // commits. A failure after one cannot be taken out alone: the whole
+        // batch is rolled back, the unit gets its own error and every other
+        // unit of the batch `unavailable` (retry). Units that change the
+        // schema keep their savepoint.
+        none,
+    };
+
     // Opens an existing store at `path`, applying pending migrations.
     // Refuses a missing file, a non-Entitle file or a newer schema.
     [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& path,
@@ -104,10 +124,10 @@ public:
     // Queues `work`; `done` is called once, on the syncer thread (the writer's
     // for a batch that failed), with the outcome after the commit is durable
     // (or failed). A unit that returns an error or throws is rolled back
-    // alone. If the commit itself fails (disk full, I/O error, read-only),
-    // every unit of the batch gets `unavailable`; after a failed sync every
-    // unit does (the store has stopped).
-    void submit(Work work, Done done);
+    // alone (see Savepoint). If the commit itself fails (disk full, I/O
+    // error, read-only), every unit of the batch gets `unavailable`; after a
+    // failed sync every unit does (the store has stopped).
+    void submit(Work work, Done done, Savepoint savepoint = Savepoint::own);
 
     // submit() and wait for the outcome: for command-line tools and tests,
     // never from the writer thread or an I/O thread that must not block.
@@ -144,7 +164,12 @@ private:
     static Result<std::unique_ptr<Store>> open_impl(const std::string& path, bool create,
                                                     StoreOptions options);
     void writer_loop();
-    void run_batch(std::vector<std::pair<Work, Done>>& batch);
+    struct Unit {
+        Work work;
+        Done done;
+        Savepoint savepoint;
+    };
+    void run_batch(std::vector<Unit>& batch);
     void checkpoint_if_due();
     void syncer_loop();
     // Syncs the WAL through the store's VFS; an error when the disk refused.
@@ -173,7 +198,7 @@ private:
 
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
-    std::vector<std::pair<Work, Done>> queue_;
+    std::vector<Unit> queue_;
     bool stopping_ = false;
 
     std::mutex readers_mutex_;

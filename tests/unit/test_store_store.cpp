@@ -302,6 +302,122 @@ TEST_CASE("a unit that fails rolls back alone and the rest of its batch commits"
     CHECK(read_meta(*s, "sqlite_error") == std::optional<std::string>());
 }
 
+TEST_CASE("a unit without a savepoint that fails before writing leaves the rest of its batch to commit") {
+    TempDir dir;
+    auto s = create_store(dir);
+    REQUIRE(s->write_and_wait(set_meta_unit("taken", "first")).has_value());
+    WriterGate gate(*s);
+    const auto before = s->stats();
+
+    std::promise<Result<void>> ok1, refuses, statement_fails, ok2;
+    auto track = [](std::promise<Result<void>>& p) {
+        return [&p](Result<void> r) { p.set_value(std::move(r)); };
+    };
+    s->submit(set_meta_unit("ok1", "1"), track(ok1));
+    s->submit(
+        [](Connection& c) -> Result<void> {
+            if (get_meta(c, "taken")) return fail(ErrorCode::conflict, "read, then refused");
+            return {};
+        },
+        track(refuses), Store::Savepoint::none);
+    s->submit(
+        [](Connection& c) -> Result<void> {
+            // Its first write fails: SQLite undoes the statement, no row changed.
+            c.cached("INSERT INTO meta (key, value) VALUES ('taken', 'second')").run();
+            return {};
+        },
+        track(statement_fails), Store::Savepoint::none);
+    s->submit(set_meta_unit("ok2", "2"), track(ok2), Store::Savepoint::none);
+    gate.release();
+    CHECK(gate.wait_done());
+
+    CHECK(ok1.get_future().get().has_value());
+    const auto r_refused = refuses.get_future().get();
+    REQUIRE_FALSE(r_refused.has_value());
+    CHECK(r_refused.error().code == ErrorCode::conflict);
+    CHECK(r_refused.error().message == "read, then refused");
+    const auto r_statement = statement_fails.get_future().get();
+    REQUIRE_FALSE(r_statement.has_value());
+    CHECK(r_statement.error().code == ErrorCode::internal);
+    CHECK(ok2.get_future().get().has_value());
+
+    const auto after = s->stats();
+    CHECK(after.commits - before.commits == 2);  // the gate's batch, then the four units in one
+    CHECK(after.failed_commits == before.failed_commits);
+    CHECK(read_meta(*s, "ok1") == std::optional<std::string>("1"));
+    CHECK(read_meta(*s, "ok2") == std::optional<std::string>("2"));
+    CHECK(read_meta(*s, "taken") == std::optional<std::string>("first"));
+}
+
+TEST_CASE("a unit without a savepoint that fails after writing takes its whole batch with it, and only that batch") {
+    TempDir dir;
+    auto s = create_store(dir);
+    auto track = [](std::promise<Result<void>>& p) {
+        return [&p](Result<void> r) { p.set_value(std::move(r)); };
+    };
+    struct Case {
+        const char* name;
+        Store::Work culprit;
+        ErrorCode code;
+        const char* says;
+    };
+    std::vector<Case> cases;
+    cases.push_back({"returns an error",
+                     [](Connection& c) -> Result<void> {
+                         set_meta(c, "culprit", "written");
+                         return fail(ErrorCode::conflict, "changed my mind");
+                     },
+                     ErrorCode::conflict, "changed my mind"});
+    cases.push_back({"throws",
+                     [](Connection& c) -> Result<void> {
+                         set_meta(c, "culprit", "written");
+                         throw std::runtime_error("unit blew up");
+                     },
+                     ErrorCode::internal, "unit blew up"});
+    cases.push_back({"hits an SQLite error",
+                     [](Connection& c) -> Result<void> {
+                         set_meta(c, "culprit", "written");
+                         c.exec("INSERT INTO no_such_table VALUES (1)");
+                         return {};
+                     },
+                     ErrorCode::internal, "store failure"});
+    for (auto& k : cases) {
+        SUBCASE(k.name) {
+            WriterGate gate(*s);
+            const auto before = s->stats();
+            std::promise<Result<void>> own, plain, culprit, later;
+            s->submit(set_meta_unit("own", "1"), track(own));
+            s->submit(set_meta_unit("plain", "1"), track(plain), Store::Savepoint::none);
+            s->submit(std::move(k.culprit), track(culprit), Store::Savepoint::none);
+            s->submit(set_meta_unit("later", "1"), track(later));
+            gate.release();
+            CHECK(gate.wait_done());
+
+            const auto r_culprit = culprit.get_future().get();
+            REQUIRE_FALSE(r_culprit.has_value());
+            CHECK(r_culprit.error().code == k.code);
+            CHECK_MESSAGE(r_culprit.error().message.find(k.says) != std::string::npos, r_culprit.error().message);
+            for (auto* p : {&own, &plain, &later}) {
+                const auto r = p->get_future().get();
+                REQUIRE_FALSE(r.has_value());
+                CHECK(r.error().code == ErrorCode::unavailable);
+                CHECK(r.error().message.find("retry") != std::string::npos);
+            }
+            for (const char* key : {"own", "plain", "culprit", "later"}) {
+                CHECK_MESSAGE(read_meta(*s, key) == std::optional<std::string>(), key);
+            }
+            const auto after = s->stats();
+            CHECK(after.commits - before.commits == 1);  // the gate's batch only
+            CHECK_FALSE(after.writes_failing);
+
+            // The next batch starts clean and commits.
+            REQUIRE(s->write_and_wait(set_meta_unit("next", "1")).has_value());
+            CHECK(read_meta(*s, "next") == std::optional<std::string>("1"));
+            CHECK(s->healthy());
+        }
+    }
+}
+
 // Every unit runs in a savepoint that first copies each page it changes
 // (the statement journal). A unit changing tens of pages keeps those copies
 // in memory; only a bulk change past kStatementJournalSpill moves them to a
