@@ -1,6 +1,7 @@
 #include "store/sqlite.hpp"
 
 #include "store/page_cache.hpp"
+#include "store/wal_write_buffer.hpp"
 
 #include <fmt/format.h>
 
@@ -35,6 +36,8 @@ void configure_sqlite_process() noexcept {
         (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         (void)install_page_cache_layer();  // likewise: SQLite's cache alone is correct, only slower
         (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kStatementJournalSpill);  // likewise
+        // After the sqlite3_config calls: registering a VFS initialises SQLite.
+        (void)install_wal_write_buffer();  // likewise: without it every frame is written as it comes
     });
 }
 

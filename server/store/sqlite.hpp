@@ -97,18 +97,22 @@ struct ConnectionDeleter {
 // values a statement touches: about an eighth of the writer's CPU per
 // checkout. Without them sqlite3_memory_used() reports 0. The page cache
 // layer of page_cache.hpp, which spares the writer a walk of its whole page
-// cache at the end of most transactions. And a larger memory budget for
-// what a savepoint keeps to roll back (the statement journal): every write
-// unit runs in a savepoint of its own (store.hpp) and first copies there
+// cache at the end of most transactions. The WAL write buffer of
+// wal_write_buffer.hpp (one write per commit instead of two per page), as
+// the default VFS. And a larger memory budget for
+// what a savepoint keeps to roll back (the statement journal): most write
+// units run in a savepoint of its own (store.hpp) and first copy there
 // each page it changes. Past 64 KiB, SQLite's default, the copies move to a
-// temporary file in /var/tmp, which a checkout (a dozen index pages) reaches
+// temporary file in /var/tmp, which a unit changing a dozen index pages reaches
 // whenever a b-tree splits; the file then stays, and every later unit of
 // the batch writes its copies to it with pwrite, until COMMIT deletes it.
 // A unit whose copies pass kStatementJournalSpill (32 pages; a bulk change
 // such as moving every lease to a superseding license) still moves to a
 // file: memory stays bounded. Not more than 128 KiB: with Debian 12's
 // SQLite 3.40 a statement journal whose budget is larger fails with
-// SQLITE_FULL at the moment it moves to its file (a test covers the move).
+// SQLITE_FULL at the moment it moves to its file (a test covers the move):
+// it writes what it holds in one call, and the unix VFS masks the length of
+// one pwrite with 0x1ffff (wal_write_buffer.hpp splits its writes for that).
 inline constexpr int kStatementJournalSpill = 128 << 10;
 void configure_sqlite_process() noexcept;
 
