@@ -1,5 +1,6 @@
 #include "core/json_text.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -71,6 +72,57 @@ void append_json_int(std::string& out, std::int64_t v) {
     char buf[24];
     const auto r = std::to_chars(buf, buf + sizeof buf, v);
     out.append(buf, r.ptr);
+}
+
+CanonicalObject& CanonicalObject::member(std::string_view name, std::size_t begin) {
+    members_.push_back({name, begin, values_.size()});
+    return *this;
+}
+
+CanonicalObject& CanonicalObject::add(std::string_view name, std::string_view value) {
+    const std::size_t begin = values_.size();
+    append_json_string(values_, value);
+    return member(name, begin);
+}
+
+CanonicalObject& CanonicalObject::add(std::string_view name, std::int64_t value) {
+    const std::size_t begin = values_.size();
+    append_json_int(values_, value);
+    return member(name, begin);
+}
+
+CanonicalObject& CanonicalObject::add(std::string_view name, bool value) {
+    const std::size_t begin = values_.size();
+    values_ += value ? "true" : "false";
+    return member(name, begin);
+}
+
+CanonicalObject& CanonicalObject::add_null(std::string_view name) {
+    const std::size_t begin = values_.size();
+    values_ += "null";
+    return member(name, begin);
+}
+
+std::string CanonicalObject::text() const {
+    std::vector<const Member*> order;
+    order.reserve(members_.size());
+    std::size_t size = 2;
+    for (const auto& m : members_) {
+        order.push_back(&m);
+        size += m.name.size() + 4 + (m.end - m.begin);
+    }
+    std::sort(order.begin(), order.end(), [](const Member* a, const Member* b) { return a->name < b->name; });
+    std::string out;
+    out.reserve(size);
+    out.push_back('{');
+    for (const Member* m : order) {
+        if (out.size() > 1) out.push_back(',');
+        append_json_string(out, m->name);
+        out.push_back(':');
+        out.append(values_, m->begin, m->end - m->begin);
+    }
+    out.push_back('}');
+    return out;
 }
 
 }  // namespace entitle

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace entitle {
 
@@ -23,5 +25,33 @@ void append_json_string(std::string& out, std::string_view s);
 
 // Appends `v` as a JSON number.
 void append_json_int(std::string& out, std::int64_t v);
+
+// A flat JSON object written in canonical form (RFC 8785: members in order
+// of their names, no whitespace) without building an nlohmann value first,
+// for the audit details the store writes with every lease event. Member
+// names must be ASCII and distinct (byte order is then canonical order);
+// values are strings, integers, booleans or null. text() is byte for byte
+// canonical_json() of the same object.
+class CanonicalObject {
+public:
+    CanonicalObject& add(std::string_view name, std::string_view value);
+    CanonicalObject& add(std::string_view name, const char* value) { return add(name, std::string_view(value)); }
+    CanonicalObject& add(std::string_view name, std::int64_t value);
+    CanonicalObject& add(std::string_view name, bool value);
+    CanonicalObject& add_null(std::string_view name);
+    CanonicalObject& add(std::string_view name, std::optional<std::int64_t> value) {
+        return value ? add(name, *value) : add_null(name);
+    }
+    [[nodiscard]] std::string text() const;
+
+private:
+    struct Member {
+        std::string_view name;  // the caller's (a literal)
+        std::size_t begin, end;  // the value's text in values_
+    };
+    CanonicalObject& member(std::string_view name, std::size_t begin);
+    std::vector<Member> members_;
+    std::string values_;
+};
 
 }  // namespace entitle

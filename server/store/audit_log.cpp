@@ -16,9 +16,15 @@ AuditEvent append_audit(Connection& c, AuditEntry entry) {
     e.kind = std::move(entry.kind);
     e.actor = std::move(entry.actor);
     e.subject = std::move(entry.subject);
-    e.detail = std::move(entry.detail);
     e.prev_hash = std::move(head_hash);
-    e.detail_text = canonical_json(e.detail);  // stored as is, and hashed without serialising again
+    // Stored as is, and hashed without serialising again.
+    if (entry.detail_text.empty()) {
+        e.detail = std::move(entry.detail);
+        e.detail_text = canonical_json(e.detail);
+    } else {
+        e.detail = nullptr;
+        e.detail_text = std::move(entry.detail_text);
+    }
     e.hash = audit_event_hash(e);
     auto st = c.cached(
         "INSERT INTO audit_events (seq, ts, kind, actor, subject, detail, prev_hash, hash) "

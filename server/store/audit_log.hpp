@@ -22,6 +22,10 @@ struct AuditEntry {
     std::string actor;  // token id or "system"
     std::string subject;
     nlohmann::json detail = nlohmann::json::object();
+    // When not empty: the detail already written as canonical JSON text
+    // (CanonicalObject, core/json_text.hpp), used instead of `detail`; the
+    // returned event then carries it as detail_text and a null `detail`.
+    std::string detail_text{};
 };
 
 // Appends the event after the current head and returns it with seq and hashes.

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/access_token.hpp"
+#include "core/json_text.hpp"
 #include "crypto/base64url.hpp"
 #include "crypto/digest.hpp"
 #include "store/audit_log.hpp"
@@ -123,11 +124,20 @@ void free_seat(Connection& c, const LeaseRecord& l) {
     add_in_use(c, l.license_jti, l.entitlement_id, -1);
 }
 
-json lease_detail(const LeaseRecord& l) {
-    json d = {{"lease", l.id},   {"host", l.host_id},        {"feature", l.feature},
-              {"entitlement", l.entitlement_key()}, {"gpu", l.gpu_uuid}, {"vgpu", l.vgpu_id},
-              {"issued_at", l.issued_at}, {"expires_at", l.expires_at}};
+// What every lease event's detail holds, written as canonical text directly:
+// these events come with every checkout and release.
+CanonicalObject lease_detail(const LeaseRecord& l) {
+    CanonicalObject d;
+    d.add("lease", l.id).add("host", l.host_id).add("feature", l.feature).add("entitlement", l.entitlement_key());
+    d.add("gpu", l.gpu_uuid).add("vgpu", l.vgpu_id).add("issued_at", l.issued_at).add("expires_at", l.expires_at);
     return d;
+}
+
+void append_lease_event(Connection& c, std::int64_t now_ms, std::string kind, const std::string& actor,
+                        const std::string& lease_id, const CanonicalObject& detail) {
+    AuditEntry e{now_ms, std::move(kind), actor, lease_id};
+    e.detail_text = detail.text();
+    append_audit(c, std::move(e));
 }
 
 // Marks the lease ended, frees its seat, audits `kind` with `reason`; false
@@ -140,10 +150,9 @@ bool end_lease(Connection& c, const LeaseRecord& l, std::string_view reason, std
     st.bind(1, l.id).bind(2, end_s).bind(3, reason).run();
     if (c.changes() == 0) return false;
     free_seat(c, l);
-    json d = lease_detail(l);
-    d["reason"] = reason;
-    d["ended_at"] = end_s;
-    append_audit(c, {now_ms, std::move(kind), actor, l.id, std::move(d)});
+    auto d = lease_detail(l);
+    d.add("reason", reason).add("ended_at", end_s);
+    append_lease_event(c, now_ms, std::move(kind), actor, l.id, d);
     return true;
 }
 
@@ -311,15 +320,14 @@ CheckoutOutcome checkout_lease(Connection& c, const CheckoutInput& in) {
     ins.bind(14, l.expires_at).bind(15, l.kid).run();
     take_seat(c, l.license_jti, l.entitlement_id, chosen.entitlement.model, l.gpu_uuid);
 
-    json d = lease_detail(l);
-    d["region"] = in.host.region;
-    d["overage"] = l.overage;
-    d["in_use"] = chosen.in_use + (decision->new_seat ? 1 : 0);
-    append_audit(c, {in.now_ms, "lease_granted", in.actor, l.id, d});
+    auto d = lease_detail(l);
+    d.add("region", in.host.region).add("overage", l.overage);
+    d.add("in_use", chosen.in_use + (decision->new_seat ? 1 : 0));
+    append_lease_event(c, in.now_ms, "lease_granted", in.actor, l.id, d);
     if (l.overage) {
-        d["count"] = *chosen.entitlement.count;
-        d["limit"] = *chosen.entitlement.seat_limit();
-        append_audit(c, {in.now_ms, "overage_granted", in.actor, l.id, std::move(d)});
+        d.add("count", std::int64_t{*chosen.entitlement.count});
+        d.add("limit", std::int64_t{*chosen.entitlement.seat_limit()});
+        append_lease_event(c, in.now_ms, "overage_granted", in.actor, l.id, d);
     }
     return {CheckoutOutcome::Kind::granted, std::move(l), std::nullopt};
 }
@@ -449,10 +457,9 @@ void move_leases_to_license(Connection& c, const std::string& old_jti, const std
                                                           : l.expires_at;
         up.bind(1, l.id).bind(2, new_jti).bind(3, to.entitlement.id).bind(4, exp).run();
         take_seat(c, new_jti, to.entitlement.id, to.entitlement.model, l.gpu_uuid);
-        json d = lease_detail(l);
-        d["from"] = l.entitlement_key();
-        d["to"] = new_jti + "/" + to.entitlement.id;
-        append_audit(c, {now_ms, "lease_moved", actor, l.id, std::move(d)});
+        auto d = lease_detail(l);
+        d.add("from", l.entitlement_key()).add("to", new_jti + "/" + to.entitlement.id);
+        append_lease_event(c, now_ms, "lease_moved", actor, l.id, d);
     }
 }
 

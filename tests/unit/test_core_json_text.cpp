@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/audit_event.hpp"
 #include "core/lease_token.hpp"
 #include "crypto/jws.hpp"
 
@@ -109,4 +110,48 @@ TEST_CASE("a lease token is the JWS of those bytes, whichever key id signed the 
         const nlohmann::json header = {{"alg", "EdDSA"}, {"typ", kLeaseTyp}, {"kid", kid}};
         CHECK(sign_lease_token(c, key, kid) == crypto::jws_sign(header, lease_claims_json(c), key));
     }
+}
+
+TEST_CASE("CanonicalObject writes what canonical_json writes for the same object, in any order of adding") {
+    const auto strings = tricky_strings();
+    const std::vector<std::int64_t> numbers = {0, -1, 42, std::numeric_limits<std::int64_t>::min(),
+                                               std::numeric_limits<std::int64_t>::max()};
+    // The members of a lease_granted detail, and more, added in several orders.
+    const std::vector<std::string_view> names = {"lease", "host",  "feature", "entitlement", "gpu",   "vgpu",
+                                                 "issued_at", "expires_at", "region", "overage", "in_use", "count",
+                                                 "limit", "a", "Z", "in"};
+    for (std::size_t round = 0; round < 40; ++round) {
+        CanonicalObject obj;
+        nlohmann::json same = nlohmann::json::object();
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            const auto name = names[(i * 7 + round) % names.size()];
+            const std::string key(name);
+            switch ((i + round) % 5) {
+                case 0:
+                case 1: {
+                    const auto& v = strings[(i + round) % strings.size()];
+                    obj.add(name, v);
+                    same[key] = v;
+                    break;
+                }
+                case 2: {
+                    const auto v = numbers[(i + round) % numbers.size()];
+                    obj.add(name, v);
+                    same[key] = v;
+                    break;
+                }
+                case 3:
+                    obj.add(name, (i + round) % 2 == 0);
+                    same[key] = (i + round) % 2 == 0;
+                    break;
+                default:
+                    obj.add(name, round % 3 == 0 ? std::optional<std::int64_t>() : std::optional<std::int64_t>(7));
+                    same[key] = round % 3 == 0 ? nlohmann::json(nullptr) : nlohmann::json(7);
+            }
+        }
+        CAPTURE(round);
+        CHECK(obj.text() == canonical_json(same));
+        CHECK(is_plain_canonical_json(obj.text()) == is_plain_canonical_json(canonical_json(same)));
+    }
+    CHECK(CanonicalObject().text() == "{}");
 }
