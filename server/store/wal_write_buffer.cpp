@@ -1,12 +1,15 @@
 #include "store/wal_write_buffer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <new>
 #include <vector>
 
 #include <sqlite3.h>
+
+#include "store/vfs_layer.hpp"
 
 namespace entitle::store {
 
@@ -27,19 +30,14 @@ struct Pending {
     bool commit_header = false;   // the last write was the header of a commit frame
 };
 
-// Our io_methods first, the real file right behind the struct.
+// The layer's file: vfs_layer's header, then what a WAL has gathered.
 struct BufferedFile {
-    sqlite3_file base;
-    sqlite3_file* real;
+    vfs_layer::File layer;
     Pending* pending;  // WAL files only; null for every other file
 };
 
-sqlite3_vfs* g_real = nullptr;
-sqlite3_vfs g_vfs;
-sqlite3_io_methods g_methods_v1, g_methods_v2, g_methods_v3;
-
+using vfs_layer::real_of;
 BufferedFile* self(sqlite3_file* f) { return reinterpret_cast<BufferedFile*>(f); }
-sqlite3_file* real_of(sqlite3_file* f) { return self(f)->real; }
 
 // Writes what is buffered; the buffer is empty afterwards whatever happened.
 int flush(sqlite3_file* f) {
@@ -120,126 +118,42 @@ int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
     if (int rc = flush(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xFileSize(real_of(f), size);
 }
-int x_lock(sqlite3_file* f, int l) { return real_of(f)->pMethods->xLock(real_of(f), l); }
-int x_unlock(sqlite3_file* f, int l) { return real_of(f)->pMethods->xUnlock(real_of(f), l); }
-int x_check_reserved(sqlite3_file* f, int* out) {
-    return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out);
-}
 int x_file_control(sqlite3_file* f, int op, void* arg) {
     if (int rc = flush(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
 }
-int x_sector_size(sqlite3_file* f) { return real_of(f)->pMethods->xSectorSize(real_of(f)); }
-int x_device_characteristics(sqlite3_file* f) {
-    return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f));
-}
-int x_shm_map(sqlite3_file* f, int pg, int sz, int extend, void volatile** pp) {
-    return real_of(f)->pMethods->xShmMap(real_of(f), pg, sz, extend, pp);
-}
-int x_shm_lock(sqlite3_file* f, int off, int n, int flags) {
-    return real_of(f)->pMethods->xShmLock(real_of(f), off, n, flags);
-}
-void x_shm_barrier(sqlite3_file* f) { real_of(f)->pMethods->xShmBarrier(real_of(f)); }
-int x_shm_unmap(sqlite3_file* f, int del) { return real_of(f)->pMethods->xShmUnmap(real_of(f), del); }
 int x_fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** pp) {
     if (int rc = flush(f); rc != SQLITE_OK) return rc;
     return real_of(f)->pMethods->xFetch(real_of(f), off, n, pp);
 }
-int x_unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
-    return real_of(f)->pMethods->xUnfetch(real_of(f), off, p);
-}
 
-int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
-    auto* bf = self(f);
-    bf->real = reinterpret_cast<sqlite3_file*>(bf + 1);
-    bf->pending = nullptr;
-    bf->base.pMethods = nullptr;
-    const int rc = g_real->xOpen(g_real, name, bf->real, flags, out_flags);
-    // A failed open may still leave a file SQLite will close: keep it reachable.
-    if (!bf->real->pMethods) return rc;
-    if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL)) bf->pending = new (std::nothrow) Pending;
-    // Offer exactly the method version the real file offers: SQLite decides
-    // whether WAL shared memory and mmap exist by looking at iVersion.
-    switch (bf->real->pMethods->iVersion) {
-        case 1: bf->base.pMethods = &g_methods_v1; break;
-        case 2: bf->base.pMethods = &g_methods_v2; break;
-        default: bf->base.pMethods = &g_methods_v3; break;
-    }
+std::array<sqlite3_io_methods, 3> g_methods;
+sqlite3_vfs g_vfs;
+
+int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+    self(f)->pending = nullptr;
+    const int rc = vfs_layer::open_behind(vfs, name, f, flags, out_flags, sizeof(BufferedFile), g_methods);
+    if (rc == SQLITE_OK && f->pMethods && (flags & SQLITE_OPEN_WAL)) self(f)->pending = new (std::nothrow) Pending;
     return rc;
-}
-int x_delete(sqlite3_vfs*, const char* name, int sync_dir) { return g_real->xDelete(g_real, name, sync_dir); }
-int x_access(sqlite3_vfs*, const char* name, int flags, int* out) {
-    return g_real->xAccess(g_real, name, flags, out);
-}
-int x_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
-    return g_real->xFullPathname(g_real, name, n, out);
-}
-void* x_dl_open(sqlite3_vfs*, const char* name) { return g_real->xDlOpen(g_real, name); }
-void x_dl_error(sqlite3_vfs*, int n, char* msg) { g_real->xDlError(g_real, n, msg); }
-void (*x_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) { return g_real->xDlSym(g_real, h, sym); }
-void x_dl_close(sqlite3_vfs*, void* h) { g_real->xDlClose(g_real, h); }
-int x_randomness(sqlite3_vfs*, int n, char* out) { return g_real->xRandomness(g_real, n, out); }
-int x_sleep(sqlite3_vfs*, int us) { return g_real->xSleep(g_real, us); }
-int x_current_time(sqlite3_vfs*, double* t) { return g_real->xCurrentTime(g_real, t); }
-int x_get_last_error(sqlite3_vfs*, int n, char* out) {
-    return g_real->xGetLastError ? g_real->xGetLastError(g_real, n, out) : 0;
-}
-int x_current_time_int64(sqlite3_vfs*, sqlite3_int64* t) { return g_real->xCurrentTimeInt64(g_real, t); }
-
-sqlite3_io_methods make_methods(int version) {
-    sqlite3_io_methods m{};
-    m.iVersion = version;
-    m.xClose = x_close;
-    m.xRead = x_read;
-    m.xWrite = x_write;
-    m.xTruncate = x_truncate;
-    m.xSync = x_sync;
-    m.xFileSize = x_file_size;
-    m.xLock = x_lock;
-    m.xUnlock = x_unlock;
-    m.xCheckReservedLock = x_check_reserved;
-    m.xFileControl = x_file_control;
-    m.xSectorSize = x_sector_size;
-    m.xDeviceCharacteristics = x_device_characteristics;
-    if (version >= 2) {
-        m.xShmMap = x_shm_map;
-        m.xShmLock = x_shm_lock;
-        m.xShmBarrier = x_shm_barrier;
-        m.xShmUnmap = x_shm_unmap;
-    }
-    if (version >= 3) {
-        m.xFetch = x_fetch;
-        m.xUnfetch = x_unfetch;
-    }
-    return m;
 }
 
 }  // namespace
 
 bool install_wal_write_buffer() noexcept {
-    g_real = sqlite3_vfs_find(nullptr);
-    if (!g_real) return false;
-    g_methods_v1 = make_methods(1);
-    g_methods_v2 = make_methods(2);
-    g_methods_v3 = make_methods(3);
-    g_vfs = sqlite3_vfs{};
-    g_vfs.iVersion = 2;
-    g_vfs.szOsFile = static_cast<int>(sizeof(BufferedFile)) + g_real->szOsFile;
-    g_vfs.mxPathname = g_real->mxPathname;
-    g_vfs.zName = "entitle-wal-buffer";
-    g_vfs.xOpen = x_open;
-    g_vfs.xDelete = x_delete;
-    g_vfs.xAccess = x_access;
-    g_vfs.xFullPathname = x_full_pathname;
-    g_vfs.xDlOpen = x_dl_open;
-    g_vfs.xDlError = x_dl_error;
-    g_vfs.xDlSym = x_dl_sym;
-    g_vfs.xDlClose = x_dl_close;
-    g_vfs.xRandomness = x_randomness;
-    g_vfs.xSleep = x_sleep;
-    g_vfs.xCurrentTime = x_current_time;
-    g_vfs.xGetLastError = x_get_last_error;
-    g_vfs.xCurrentTimeInt64 = x_current_time_int64;
+    sqlite3_vfs* behind = sqlite3_vfs_find(nullptr);
+    if (!behind) return false;
+    g_methods = vfs_layer::forwarding_methods();
+    for (auto& m : g_methods) {
+        m.xClose = x_close;
+        m.xRead = x_read;
+        m.xWrite = x_write;
+        m.xTruncate = x_truncate;
+        m.xSync = x_sync;
+        m.xFileSize = x_file_size;
+        m.xFileControl = x_file_control;
+        if (m.iVersion >= 3) m.xFetch = x_fetch;
+    }
+    g_vfs = vfs_layer::forwarding_vfs(behind, "entitle-wal-buffer", sizeof(BufferedFile), x_open);
     return sqlite3_vfs_register(&g_vfs, 1) == SQLITE_OK;
 }
 
