@@ -98,14 +98,14 @@ struct ConnectionDeleter {
 // checkout. Without them sqlite3_memory_used() reports 0. The page cache
 // layer of page_cache.hpp, which spares the writer a walk of its whole page
 // cache at the end of most transactions. The WAL write buffer of
-// wal_write_buffer.hpp (one write per commit instead of two per page), as
-// the default VFS. And a larger memory budget for
-// what a savepoint keeps to roll back (the statement journal): most write
-// units run in a savepoint of its own (store.hpp) and first copy there
-// each page it changes. Past 64 KiB, SQLite's default, the copies move to a
-// temporary file in /var/tmp, which a unit changing a dozen index pages reaches
-// whenever a b-tree splits; the file then stays, and every later unit of
-// the batch writes its copies to it with pwrite, until COMMIT deletes it.
+// wal_write_buffer.hpp as the default VFS (one write per commit instead of
+// two per page). And a larger memory budget for what a savepoint keeps to
+// roll back (the statement journal): most write units run in a savepoint of
+// their own (store.hpp) and first copy there each page they change. Past
+// 64 KiB, SQLite's default, the copies move to a temporary file in
+// /var/tmp, which a unit changing a dozen index pages reaches whenever a
+// b-tree splits; the file then stays, and every later unit of the batch
+// writes its copies to it with pwrite, until COMMIT deletes it.
 // A unit whose copies pass kStatementJournalSpill (32 pages; a bulk change
 // such as moving every lease to a superseding license) still moves to a
 // file: memory stays bounded. Not more than 128 KiB: with Debian 12's
