@@ -4,8 +4,13 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <climits>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -79,6 +84,46 @@ std::string random_bytes(std::size_t bytes) {
         }
         done += chunk;
     }
+    return out;
+}
+
+namespace {
+
+// Bumped in every forked child, so that a buffer filled before the fork is
+// dropped there instead of handing the child the parent's next ids.
+std::atomic<std::uint64_t> fork_generation{1};
+
+void on_fork_child() { fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+struct IdRandomPool {
+    std::array<unsigned char, 512> bytes{};
+    std::size_t used = bytes.size();  // empty until the first draw
+    std::uint64_t generation = 0;
+
+    void fill() {
+        if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+            throw std::runtime_error("OpenSSL RAND_bytes failed");
+        }
+        used = 0;
+    }
+};
+
+}  // namespace
+
+std::string random_id_bytes(std::size_t n) {
+    static const int registered = pthread_atfork(nullptr, nullptr, on_fork_child);
+    static_cast<void>(registered);  // if it failed, ids would still be random; only a fork could repeat them
+    thread_local IdRandomPool pool;
+    const auto generation = fork_generation.load(std::memory_order_relaxed);
+    if (pool.generation != generation) {
+        pool.used = pool.bytes.size();
+        pool.generation = generation;
+    }
+    if (n > pool.bytes.size() / 4) return random_bytes(n);  // large draws go straight to the RNG
+    std::string out(n, '\0');
+    if (pool.bytes.size() - pool.used < n) pool.fill();
+    std::memcpy(out.data(), pool.bytes.data() + pool.used, n);
+    pool.used += n;
     return out;
 }
 

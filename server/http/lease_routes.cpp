@@ -89,7 +89,7 @@ std::string grant_json(const store::LeaseRecord& l, const LeaseSettings& s) {
     return out;
 }
 
-std::string new_host_id() { return "h_" + crypto::base64url_encode(crypto::random_bytes(9)); }
+std::string new_host_id() { return "h_" + crypto::base64url_encode(crypto::random_id_bytes(9)); }
 
 }  // namespace
 

@@ -210,7 +210,7 @@ std::string new_lease_id(std::int64_t now_ms) {
     id.reserve(22);
     const auto t = static_cast<std::uint64_t>(std::max<std::int64_t>(now_ms, 0));
     for (int shift = 42; shift >= 0; shift -= 6) id.push_back(ordered[(t >> shift) & 0x3f]);
-    id += crypto::base64url_encode(crypto::random_bytes(9));
+    id += crypto::base64url_encode(crypto::random_id_bytes(9));
     return id;
 }
 

@@ -3,8 +3,13 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "crypto/base64url.hpp"
 
@@ -66,6 +71,54 @@ TEST_CASE("random_bytes returns the requested number of bytes, different each ca
     CHECK(a.size() == 32);
     CHECK(b.size() == 32);
     CHECK(a != b);
+}
+
+TEST_CASE("random_id_bytes: the requested sizes, no repeats across many draws and across threads") {
+    CHECK(random_id_bytes(0).empty());
+    CHECK(random_id_bytes(9).size() == 9);
+    CHECK(random_id_bytes(500).size() == 500);  // larger than a pool's share: straight from the RNG
+    // 2,000 draws of 9 bytes cross the 512-byte refill many times.
+    std::set<std::string> seen;
+    for (int i = 0; i < 2000; ++i) seen.insert(random_id_bytes(9));
+    std::set<std::string> other;
+    std::thread t([&] {
+        for (int i = 0; i < 2000; ++i) other.insert(random_id_bytes(9));
+    });
+    t.join();
+    CHECK(seen.size() == 2000);
+    CHECK(other.size() == 2000);
+    for (const auto& id : other) CHECK(seen.count(id) == 0);
+}
+
+TEST_CASE("random_id_bytes: a forked child does not draw the parent's next bytes") {
+    // The parent's pool holds bytes after this draw; a child that reused them
+    // would produce exactly the ids the parent produces next.
+    CHECK(random_id_bytes(9).size() == 9);
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const std::string mine = random_id_bytes(32);
+        const bool ok = ::write(fds[1], mine.data(), mine.size()) == static_cast<ssize_t>(mine.size());
+        std::_Exit(ok ? 0 : 1);
+    }
+    ::close(fds[1]);
+    std::string child(32, '\0');
+    std::size_t got = 0;
+    while (got < child.size()) {
+        const ssize_t n = ::read(fds[0], child.data() + got, child.size() - got);
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    ::close(fds[0]);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    REQUIRE(got == child.size());
+    const std::string parent = random_id_bytes(32);
+    CHECK(parent != child);
 }
 
 TEST_CASE("random_token is 32 random bytes as 43 base64url characters by default") {
