@@ -3,7 +3,9 @@
 // that context's epoll also runs its handlers: a readable socket is never
 // handed from one thread to another, and no two threads share a scheduler
 // lock or wake each other for socket work. Work from other threads (the
-// store's replies) is posted to the connection's context.
+// store's replies) is posted to the connection's context. Sessions rely on
+// each context being run by its one thread only (they use no strand): never
+// run a context of the pool from another thread.
 #pragma once
 
 #include <atomic>

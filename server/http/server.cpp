@@ -96,12 +96,12 @@ public:
     std::list<std::weak_ptr<Session>>::iterator registry_pos;
 
     void run() {
-        // Start on the connection's strand.
+        // Start on the connection's context (its one thread).
         asio::dispatch(stream_.get_executor(),
                        beast::bind_front_handler(&Session::on_run, shared_from_this()));
     }
 
-    // Called on the strand when the server starts draining.
+    // Called on the session's context when the server starts draining.
     void stop_if_idle() {
         closing_ = true;
         if (state_ == State::idle) {
@@ -352,7 +352,9 @@ private:
 
 void Server::Impl::do_accept() {
     // The connection's whole life runs on the context it is accepted onto.
-    acceptor.async_accept(asio::make_strand(io.next()),
+    // No strand: one thread runs each context (IoPool), so its handlers
+    // already run one at a time.
+    acceptor.async_accept(io.next().get_executor(),
                           beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
 }
 

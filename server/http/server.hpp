@@ -1,10 +1,10 @@
 // The HTTPS listener and its sessions (Beast over Asio over OpenSSL).
 //
 // Thread model: an IoPool, one io_context per I/O thread; a connection stays
-// on the context it was accepted onto, on a strand of its own (so a session's
-// handlers never run concurrently whatever runs the context); handlers
+// on the context it was accepted onto; one thread runs each context (IoPool),
+// so a session's handlers never run concurrently and need no strand. Handlers
 // that wait on the store reply later from the store's syncer thread (once the
-// write is durable), and the reply is posted back onto the session's strand. The session only moves
+// write is durable), and the reply is posted back onto the session's context. The session only moves
 // bytes: it reads one request under the limits, hands it to the Router, and
 // writes the answer.
 //
