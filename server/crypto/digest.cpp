@@ -73,21 +73,19 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
     return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string random_bytes(std::size_t bytes) {
-    std::string out(bytes, '\0');
+namespace {
+
+// Fills [out, out + bytes) from OpenSSL's CSPRNG.
+void fill_random(unsigned char* out, std::size_t bytes) {
     std::size_t done = 0;
     while (done < bytes) {
         const std::size_t chunk = std::min<std::size_t>(bytes - done, INT_MAX);
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data() + done),
-                       static_cast<int>(chunk)) != 1) {
+        if (RAND_bytes(out + done, static_cast<int>(chunk)) != 1) {
             throw std::runtime_error("OpenSSL RAND_bytes failed");
         }
         done += chunk;
     }
-    return out;
 }
-
-namespace {
 
 // Bumped in every forked child, so that a buffer filled before the fork is
 // dropped there instead of handing the child the parent's next ids.
@@ -101,14 +99,18 @@ struct IdRandomPool {
     std::uint64_t generation = 0;
 
     void fill() {
-        if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-            throw std::runtime_error("OpenSSL RAND_bytes failed");
-        }
+        fill_random(bytes.data(), bytes.size());
         used = 0;
     }
 };
 
 }  // namespace
+
+std::string random_bytes(std::size_t bytes) {
+    std::string out(bytes, '\0');
+    fill_random(reinterpret_cast<unsigned char*>(out.data()), bytes);
+    return out;
+}
 
 std::string random_id_bytes(std::size_t n) {
     static const int registered = pthread_atfork(nullptr, nullptr, on_fork_child);

@@ -22,7 +22,7 @@ using Sha256 = std::array<std::uint8_t, 32>;
 // fails (a process-edge condition, not a caller error).
 [[nodiscard]] std::string random_bytes(std::size_t bytes);
 // `bytes` random bytes for identifiers that must be unguessable and unique
-// but are not secrets (lease ids, host ids, request ids): served from a
+// but are not secrets (lease ids, host ids): served from a
 // per-thread buffer that OpenSSL's CSPRNG fills 512 bytes at a time, so that
 // an id costs a copy rather than a trip through the RNG (its locks and its
 // getpid() check). A forked child never reuses its parent's buffered bytes.
