@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -34,6 +35,69 @@ SMOKE = dict(hosts=20, rounds=1, cycle_seconds=1, open_seconds=1, contend_second
 
 def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def process_cpu_seconds(pid):
+    """utime + stime of one process (all its threads), from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu_seconds(pid):
+    """A process and its direct children (nginx: the master and its workers)."""
+    total = process_cpu_seconds(pid)
+    for d in pathlib.Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[1]) == pid:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while we looked
+    return total
+
+
+def children_cpu_seconds():
+    """CPU of every child process this script has waited for (the load generator)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def machine_cpu_ticks():
+    """The machine's CPU time so far, from /proc/stat: (busy, idle incl. iowait, stolen)."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (f + [0] * 8)[:8]
+    return user + nice + system + irq + softirq, idle + iowait, steal
+
+
+class CpuWindow:
+    """Where the machine's CPU went while one measurement ran: the serving
+    process (tree), the load generator, and what was left idle or stolen.
+    Figures are CPU microseconds per request answered, so that runs on a VM
+    whose speed drifts can still be compared by what a request costs."""
+
+    def __init__(self, server_cpu):
+        self.server_cpu = server_cpu
+        self.server0 = server_cpu()
+        self.load0 = children_cpu_seconds()
+        self.ticks0 = machine_cpu_ticks()
+
+    def load_done(self):
+        self.load1 = children_cpu_seconds()
+        self.ticks1 = machine_cpu_ticks()
+
+    def result(self, requests):
+        """Call after load_done() and once the server has finished the load's
+        work (its checkpoint): that work is the load's too."""
+        server = self.server_cpu() - self.server0
+        busy, idle, steal = (b - a for a, b in zip(self.ticks0, self.ticks1))
+        total = busy + idle + steal
+        per = (lambda s: round(s / requests * 1e6, 1)) if requests else (lambda s: None)
+        return {"server_us_per_request": per(server),
+                "load_generator_us_per_request": per(self.load1 - self.load0),
+                "machine_idle_share": round(idle / total, 3) if total else None,
+                "machine_stolen_share": round(steal / total, 3) if total else None}
 
 
 class Entitled:
@@ -72,8 +136,7 @@ class Entitled:
         return None
 
     def cpu_seconds(self):
-        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return process_cpu_seconds(self.proc.pid)
 
     def wait_idle(self, limit=15.0):
         """Until the server uses no more CPU (its checkpoint after a load has
@@ -205,14 +268,17 @@ class Bench:
             for n in range(1, c["rounds"] + 1):
                 log(f"scenario 1, round {n}/{c['rounds']}: checkout/release, {c['connections']} connections, "
                     f"{c['hosts']} hosts, closed loop")
+                cpu = CpuWindow(srv.cpu_seconds)
                 closed = self.bench_json("load", *self.common(srv, data), "--hosts-file", hosts, "--workload",
                                          "cycle", "--connections", c["connections"], "--seconds",
                                          c["cycle_seconds"], "--metrics")
+                cpu.load_done()
+                # Entitle's server stays up between rounds; it must be idle
+                # while nginx is measured (what it used then is recorded).
+                waited = srv.wait_idle()
+                closed["cpu"] = cpu.result(closed["requests"])
                 ceiling = None
                 if nginx:
-                    # Entitle's server stays up between rounds; it must be idle
-                    # while nginx is measured (what it used then is recorded).
-                    waited = srv.wait_idle()
                     before = srv.cpu_seconds()
                     ceiling = self.measure_ceiling(nginx)
                     ceiling["entitled_idle_wait_seconds"] = round(waited, 1)
@@ -224,7 +290,8 @@ class Bench:
         summary = [{"requests_per_second": cl["requests_per_second"], "p99_ms": cl["latency"]["p99_ms"],
                     "ceiling_requests_per_second": ce["requests_per_second"] if ce else None,
                     "ratio": cl["requests_per_second"] / ce["requests_per_second"]
-                    if ce and ce["requests_per_second"] else None} for cl, ce in rounds]
+                    if ce and ce["requests_per_second"] else None,
+                    "cpu": cl["cpu"], "ceiling_cpu": ce["cpu"] if ce else None} for cl, ce in rounds]
         # The median by ratio (by rate when there is no ceiling); with an even
         # count, the lower middle.
         order = sorted(range(len(rounds)), key=lambda i: summary[i]["ratio"] if summary[i]["ratio"] is not None
@@ -293,11 +360,14 @@ http {{
 
     def measure_ceiling(self, nginx):
         c = self.cfg
-        _, port = nginx
         log(f"ceiling: nginx, same TLS certificate, same requests, body {len(self.sample_body)} bytes")
+        proc, port = nginx
+        cpu = CpuWindow(lambda: process_tree_cpu_seconds(proc.pid))
         r = self.bench_json("load", "--url", f"https://127.0.0.1:{port}", "--ca", self.api_data / "tls.crt",
                             "--hosts-file", self.api_hosts, "--workload", "cycle",
                             "--connections", c["connections"], "--seconds", c["cycle_seconds"])
+        cpu.load_done()
+        r["cpu"] = cpu.result(r["requests"])
         r["body_bytes"] = len(self.sample_body)
         return r
 
@@ -504,6 +574,17 @@ def summarise(out):
         row(f"  ratio of each round (median, round {rounds['reported']}, above)", each, "", None)
     row("  latency p50 / p99 / p99.9 ms",
         f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f} / {lat['p999_ms']:.2f}", "p99 < 10", lat["p99_ms"] < 10)
+    cpu, ccpu = cr.get("cpu"), ceiling.get("cpu")
+    if cpu:
+        row("  CPU us/request: server, load generator",
+            f"{cpu['server_us_per_request']}, {cpu['load_generator_us_per_request']}", "", None)
+    if ccpu:
+        row("  CPU us/request: nginx, load generator",
+            f"{ccpu['server_us_per_request']}, {ccpu['load_generator_us_per_request']}", "", None)
+    if cpu and ccpu:
+        row("  cores idle / stolen: Entitle, nginx",
+            f"{cpu['machine_idle_share']:.0%}/{cpu['machine_stolen_share']:.0%}, "
+            f"{ccpu['machine_idle_share']:.0%}/{ccpu['machine_stolen_share']:.0%}", "", None)
     st = cr.get("store", {})
     row("  fsyncs/s, average batch", f"{st.get('fsyncs_per_second', 0):.0f}, {st.get('average_batch', 0):.2f}",
         "", None)
