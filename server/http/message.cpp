@@ -45,6 +45,32 @@ Response text_response(bhttp::status status, std::string body, std::string_view 
     return res;
 }
 
+void wire_bytes(const Response& res, std::string& out) {
+    const unsigned version = res.version();
+    const unsigned code = res.result_int();
+    const std::string_view reason = res.reason();  // the standard phrase unless set
+    out.clear();
+    out += "HTTP/";
+    out += static_cast<char>('0' + version / 10);
+    out += '.';
+    out += static_cast<char>('0' + version % 10);
+    out += ' ';
+    out += static_cast<char>('0' + code / 100 % 10);
+    out += static_cast<char>('0' + code / 10 % 10);
+    out += static_cast<char>('0' + code % 10);
+    out += ' ';
+    out += reason;
+    out += "\r\n";
+    for (const auto& field : res) {
+        out += field.name_string();
+        out += ": ";
+        out += field.value();
+        out += "\r\n";
+    }
+    out += "\r\n";
+    out += res.body();
+}
+
 Response buffered(Answer answer) {
     if (auto* res = std::get_if<Response>(&answer)) return std::move(*res);
     auto& file = std::get<FileResponse>(answer);

@@ -29,6 +29,11 @@ using Answer = std::variant<Response, FileResponse>;
 [[nodiscard]] Response text_response(bhttp::status status, std::string body,
                                      std::string_view content_type);
 
+// The bytes of `res` on the wire (status line, fields, blank line, body),
+// written into `out` (cleared first): what Beast's serializer sends for an
+// answer that is not chunked, as one piece.
+void wire_bytes(const Response& res, std::string& out);
+
 // The answer with its body in memory: a FileResponse's file is read in
 // (for callers that need the bytes, such as tests calling handlers directly).
 [[nodiscard]] Response buffered(Answer answer);

@@ -222,12 +222,24 @@ private:
         write(error_response(error));
     }
 
+    // An answer held in memory goes out as one buffer, its wire bytes in
+    // `out_` (kept across requests): Beast's serializer would walk a buffer
+    // sequence that flat_stream then copies into one buffer for TLS again.
+    // A chunked answer goes through Beast.
     void write(Response res) {
         prepare(res);
-        response_ = std::make_unique<Response>(std::move(res));
-        bhttp::async_write(stream_, *response_,
-                           beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_));
+        if (res.chunked()) {
+            response_ = std::make_unique<Response>(std::move(res));
+            bhttp::async_write(stream_, *response_,
+                               beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_));
+            return;
+        }
+        wire_bytes(res, out_);
+        asio::async_write(stream_, asio::buffer(out_),
+                          beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_));
     }
+
+    static constexpr std::size_t kKeptAnswerBytes = 64 * 1024;
 
     // A body read from a file goes out a piece at a time: the write deadline
     // (read_timeout) applies to each piece, so a large answer may take as
@@ -289,6 +301,7 @@ private:
 
     void on_write(bool keep, beast::error_code ec, std::size_t) {
         response_.reset();
+        if (out_.capacity() > kKeptAnswerBytes) std::string().swap(out_);  // a large page, not kept
         if (ec) return fail(ec, "write");
         if (linger_) return discard_then_close(kLingerBytes);
         if (!keep) return close();
@@ -337,7 +350,8 @@ private:
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     Request request_;
-    std::unique_ptr<Response> response_;
+    std::unique_ptr<Response> response_;  // a chunked answer, while Beast writes it
+    std::string out_;                      // any other answer, as sent
     std::unique_ptr<FileResponse> file_response_;
     std::optional<bhttp::response_serializer<bhttp::file_body>> file_serializer_;
     bool keep_ = false;  // the answer being written keeps the connection
