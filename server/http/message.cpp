@@ -45,7 +45,7 @@ Response text_response(bhttp::status status, std::string body, std::string_view 
     return res;
 }
 
-void wire_bytes(const Response& res, std::string& out) {
+void wire_bytes(const Response& res, std::string& out, std::string_view extra_fields) {
     const unsigned version = res.version();
     const unsigned code = res.result_int();
     const std::string_view reason = res.reason();  // the standard phrase unless set
@@ -67,6 +67,7 @@ void wire_bytes(const Response& res, std::string& out) {
         out += field.value();
         out += "\r\n";
     }
+    out += extra_fields;
     out += "\r\n";
     out += res.body();
 }

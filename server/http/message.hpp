@@ -31,8 +31,10 @@ using Answer = std::variant<Response, FileResponse>;
 
 // The bytes of `res` on the wire (status line, fields, blank line, body),
 // written into `out` (cleared first): what Beast's serializer sends for an
-// answer that is not chunked, as one piece.
-void wire_bytes(const Response& res, std::string& out);
+// answer that is not chunked, as one piece. `extra_fields` (whole header
+// lines, each ending in CRLF) go after the answer's own fields, as if they
+// had been inserted last.
+void wire_bytes(const Response& res, std::string& out, std::string_view extra_fields = {});
 
 // The answer with its body in memory: a FileResponse's file is read in
 // (for callers that need the bytes, such as tests calling handlers directly).

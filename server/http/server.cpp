@@ -67,17 +67,30 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::mutex tls_mutex;  // guards `tls` (replaced on SIGHUP)
 };
 
-// RFC 9110 Date header value (IMF-fixdate), formatted at most once a second per thread.
-std::string http_date_now() {
+// The fields every answer gets, formatted at most once a second per thread:
+// the date (RFC 9110 IMF-fixdate; clients measure their clock skew with it)
+// and, HTTPS only and JSON only, what keeps a browser pointed at the API from
+// downgrading to HTTP or sniffing an answer into something executable.
+constexpr std::string_view kStrictTransportSecurity = "max-age=31536000";
+constexpr std::string_view kContentTypeOptions = "nosniff";
+
+struct CommonFields {
+    std::string date;
+    std::string wire;  // all three as header lines, for wire_bytes
+};
+
+const CommonFields& common_fields_now() {
     thread_local std::time_t cached_second = 0;
-    thread_local std::string cached;
+    thread_local CommonFields cached;
     const std::time_t now = std::time(nullptr);
     if (now != cached_second) {
         std::tm tm{};
         gmtime_r(&now, &tm);
         char buf[64];
         std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        cached = buf;
+        cached.date = buf;
+        cached.wire = fmt::format("Date: {}\r\nStrict-Transport-Security: {}\r\nX-Content-Type-Options: {}\r\n",
+                                  cached.date, kStrictTransportSecurity, kContentTypeOptions);
         cached_second = now;
     }
     return cached;
@@ -227,14 +240,15 @@ private:
     // sequence that flat_stream then copies into one buffer for TLS again.
     // A chunked answer goes through Beast.
     void write(Response res) {
-        prepare(res);
-        if (res.chunked()) {
+        const bool chunked = res.chunked();
+        prepare(res, chunked);
+        if (chunked) {
             response_ = std::make_unique<Response>(std::move(res));
             bhttp::async_write(stream_, *response_,
                                beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_));
             return;
         }
-        wire_bytes(res, out_);
+        wire_bytes(res, out_, common_fields_now().wire);
         asio::async_write(stream_, asio::buffer(out_),
                           beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_));
     }
@@ -246,7 +260,7 @@ private:
     // long as it needs while the client keeps reading, and a client that
     // stops reading is dropped.
     void write(FileResponse res) {
-        prepare(res);
+        prepare(res, true);
         file_response_ = std::make_unique<FileResponse>(std::move(res));
         file_serializer_.emplace(*file_response_);
         write_file_piece();
@@ -265,9 +279,10 @@ private:
     }
 
     // What every answer gets before it is sent: its metrics and log line,
-    // the date and security headers, keep-alive.
+    // keep-alive, and the date and security fields (common_fields_now), set
+    // here when Beast writes the answer, else added by wire_bytes.
     template <class Body>
-    void prepare(bhttp::response<Body>& res) {
+    void prepare(bhttp::response<Body>& res, bool set_common_fields) {
         state_ = State::writing;
         const int status = res.result_int();
         const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
@@ -280,11 +295,12 @@ private:
         forget_credentials();
         const bool keep = !closing_ && request_.keep_alive() && request_.version() != 0;
         res.version(request_.version() == 10 ? 10 : 11);
-        res.set(bhttp::field::date, http_date_now());  // clients measure their clock skew with it
-        // HTTPS only, JSON only: a browser pointed at the API must neither
-        // downgrade to HTTP nor sniff an answer into something executable.
-        res.set(bhttp::field::strict_transport_security, "max-age=31536000");
-        res.set("X-Content-Type-Options", "nosniff");
+        if (set_common_fields) {
+            const CommonFields& common = common_fields_now();
+            res.set(bhttp::field::date, common.date);
+            res.set(bhttp::field::strict_transport_security, kStrictTransportSecurity);
+            res.set("X-Content-Type-Options", kContentTypeOptions);
+        }
         res.keep_alive(keep);
         keep_ = keep;
         beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);

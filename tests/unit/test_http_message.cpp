@@ -64,3 +64,16 @@ TEST_CASE("wire_bytes sends exactly what Beast's serializer sends") {
         CHECK(ours(odd) == beast_bytes(odd));
     }
 }
+
+TEST_CASE("wire_bytes puts extra fields after the answer's own, as if inserted last") {
+    auto res = json_text_response(bhttp::status::ok, R"({"ok":true})");
+    res.keep_alive(false);
+    std::string out;
+    wire_bytes(res, out, "Date: Fri, 04 Dec 2026 19:30:00 GMT\r\nX-Content-Type-Options: nosniff\r\n");
+
+    auto inserted = res;
+    inserted.insert(bhttp::field::date, "Fri, 04 Dec 2026 19:30:00 GMT");
+    inserted.insert("X-Content-Type-Options", "nosniff");
+    CHECK(out == beast_bytes(inserted));
+    CHECK(out.ends_with("X-Content-Type-Options: nosniff\r\n\r\n{\"ok\":true}"));
+}
