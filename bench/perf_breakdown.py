@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Groups the samples of `perf script` (from `perf record -g` on entitled)
 by what the server was doing: TLS, JSON, SQLite, signing, hashing, locking,
-HTTP, network, allocation. Each sample goes to the first group that a frame
-of its stack matches, leaf first, with the named libraries before the
-generic ones (memory allocation inside nlohmann::json counts as JSON).
+HTTP, network, allocation. Each sample goes to the first group, in the
+order below, that any frame of its stack matches: the named libraries before
+the generic ones, so memory allocation inside nlohmann::json counts as JSON
+and a handler's own code, which matches no library, counts as HTTP.
 Threads are told apart by their stacks: the store writer (Store::writer_loop)
 and the I/O threads (everything else).
 
@@ -21,7 +22,12 @@ SEMANTIC = [
     ("JSON (nlohmann)", re.compile(r"nlohmann|basic_json")),
     ("hashing (SHA-256: token check)", re.compile(r"sha256|SHA256|sha512|SHA512")),
     ("kernel: sockets, epoll, wakeups", re.compile(r"kernel\.kallsyms")),
-    ("TLS in user space (record layer, AES-GCM)", re.compile(r"aesni|gcm|GCM|chacha|poly1305|ssl3_|SSL_|tls1_|tls_|ossl_statem|ssl_|BIO_|libssl|libcrypto")),
+    # OpenSSL's own functions and Asio's TLS engine, not C++ names that merely
+    # mention a TLS stream: every handler runs inside the completion of a
+    # read on `beast::ssl_stream<...>`, whose frames would otherwise claim it.
+    ("TLS in user space (record layer, AES-GCM)",
+     re.compile(r"aesni|gcm|GCM|chacha|poly1305|libssl\.so|libcrypto\.so|asio::ssl::detail::engine::"
+                r"|(?<![\w:])(?:ssl3_|SSL_|tls1_|tls_|ossl_statem|ssl_|BIO_)")),
     ("HTTP and routes (Beast, router, handlers)", re.compile(r"boost::beast|boost::asio|Router|router|entitle::http")),
 ]
 GENERIC = [
