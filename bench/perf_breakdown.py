@@ -8,7 +8,7 @@ and a handler's own code, which matches no library, counts as HTTP.
 Threads are told apart by their stacks: the store writer (Store::writer_loop)
 and the I/O threads (everything else).
 
-  perf script -i perf.data --no-inline | bench/perf_breakdown.py [--hz 999]
+  perf script -i perf.data --no-inline | bench/perf_breakdown.py [--hz 999] [--functions 20]
 """
 import argparse
 import collections
@@ -68,16 +68,39 @@ def classify(frames):
     return "other: " + (frames[0].split("+")[0] if frames else "?")
 
 
+def function_name(frame):
+    """A frame's function without offset, library, template arguments or
+    parameters: `entitle::http::Session::write` for any instantiation."""
+    name = frame.split("+0x")[0].replace("(anonymous namespace)", "{anonymous}")
+    name = re.sub(r"\s+\([^()]*\)$", "", name.strip())  # the library, when perf names it
+    while True:
+        shorter = re.sub(r"<[^<>]*>|\([^()]*\)", "", name)
+        if shorter == name:
+            break
+        name = shorter
+    name = re.sub(r"\s+const$", "", name.replace("[abi:cxx11]", "").strip())
+    return name.split(" ")[-1]  # without a template's return type
+
+
+def entitle_functions(frames):
+    """The project's functions on a stack, each once (for inclusive counts)."""
+    return {n for n in map(function_name, frames) if n.startswith("entitle::")}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hz", type=float, default=0, help="sampling frequency, to print CPU seconds too")
     ap.add_argument("--others", action="store_true", help="list the leaf functions counted as other")
+    ap.add_argument("--functions", type=int, default=0, metavar="N",
+                    help="also list the N entitle:: functions on most stacks of each thread, inclusively")
     args = ap.parse_args()
     by_thread = collections.defaultdict(collections.Counter)
+    functions = collections.defaultdict(collections.Counter)
     for _, frames in samples(sys.stdin):
         thread = "store writer" if any("writer_loop" in f for f in frames) else "I/O threads"
         by_thread[thread][classify(frames)] += 1
         by_thread["all"][classify(frames)] += 1
+        functions[thread].update(entitle_functions(frames))
     for thread in ("all", "I/O threads", "store writer"):
         c = by_thread.get(thread)
         if not c:
@@ -93,6 +116,10 @@ def main():
             for name, n in c.most_common():
                 if name.startswith("other: ") and n * 200 >= total:
                     print(f"         {100 * n / total:5.1f}%  {name}")
+        if args.functions and thread in functions:
+            print("  functions on the stack (inclusive, share of these samples):")
+            for name, n in functions[thread].most_common(args.functions):
+                print(f"         {100 * n / total:5.1f}%  {name}")
 
 
 if __name__ == "__main__":

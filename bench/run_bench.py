@@ -488,7 +488,8 @@ http {{
         finally:
             srv.stop()
         script = subprocess.run(["perf", "script", "-i", str(perf_data)], capture_output=True, text=True).stdout
-        breakdown = subprocess.run([sys.executable, str(HERE / "perf_breakdown.py"), "--hz", str(hz), "--others"],
+        breakdown = subprocess.run([sys.executable, str(HERE / "perf_breakdown.py"), "--hz", str(hz), "--others",
+                                    "--functions", "25"],
                                    input=script, capture_output=True, text=True, check=True).stdout
         print(f"load during the profile: {result['requests_per_second']:.0f} req/s, "
               f"p99 {result['latency']['p99_ms']:.2f} ms, store {json.dumps(result.get('store'))}")

@@ -58,3 +58,24 @@ def test_samples_are_read_from_perf_script_text():
     got = [(pb.classify(f), any("writer_loop" in x for x in f)) for _, f in pb.samples(io.StringIO(text))]
     assert got == [("TLS in user space (record layer, AES-GCM)", False),
                    ("SQLite (incl. its pread/pwrite/fsync)", True)]
+
+
+def test_function_names_lose_templates_parameters_and_return_types():
+    assert pb.function_name(
+        "void entitle::http::Session::prepare<boost::beast::http::basic_string_body<char> >"
+        "(boost::beast::http::message<false, boost::beast::http::basic_string_body<char> >&, bool)"
+        "+0x9 (/opt/entitled)") == "entitle::http::Session::prepare"
+    assert pb.function_name("entitle::crypto::jws_sign_encoded[abi:cxx11](std::basic_string_view<char>)"
+                            "+0x5 (/opt/entitled)") == "entitle::crypto::jws_sign_encoded"
+    assert pb.function_name("entitle::(anonymous namespace)::append_x(std::string&)+0x3 (/opt/entitled)") \
+        == "entitle::{anonymous}::append_x"
+    assert pb.function_name(
+        "entitle::http::register_lease_routes(entitle::http::Router&)::{lambda(entitle::http::Reply)#1}"
+        "::operator()(entitle::http::Reply) const+0x1f (/opt/entitled)") \
+        == "entitle::http::register_lease_routes::{lambda#1}::operator"
+
+
+def test_a_function_counts_once_per_stack_however_deep_it_recurses():
+    stack = frames("entitle::canonical_json(x const&)", "entitle::canonical_json(x const&)",
+                   "SSL_write", "entitle::http::Session::write(entitle::http::Response)")
+    assert pb.entitle_functions(stack) == {"entitle::canonical_json", "entitle::http::Session::write"}
