@@ -98,8 +98,9 @@ def main():
     functions = collections.defaultdict(collections.Counter)
     for _, frames in samples(sys.stdin):
         thread = "store writer" if any("writer_loop" in f for f in frames) else "I/O threads"
-        by_thread[thread][classify(frames)] += 1
-        by_thread["all"][classify(frames)] += 1
+        group = classify(frames)
+        by_thread[thread][group] += 1
+        by_thread["all"][group] += 1
         functions[thread].update(entitle_functions(frames))
     for thread in ("all", "I/O threads", "store writer"):
         c = by_thread.get(thread)

@@ -37,10 +37,15 @@ def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
+def _stat(pid):
+    """(parent pid, utime + stime in seconds) of one process (all its threads), from /proc."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_seconds(pid):
     """utime + stime of one process (all its threads), from /proc."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat(pid)[1]
 
 
 def process_tree_cpu_seconds(pid):
@@ -50,11 +55,11 @@ def process_tree_cpu_seconds(pid):
         if not d.name.isdigit():
             continue
         try:
-            stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[1]) == pid:
-                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+            parent, cpu = _stat(d.name)
         except (OSError, ValueError, IndexError):
             continue  # the process ended while we looked
+        if parent == pid:
+            total += cpu
     return total
 
 
