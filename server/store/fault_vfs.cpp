@@ -46,11 +46,18 @@ int write_fault_code(Fault f, int ioerr_code) {
         case Fault::ioerr: return ioerr_code;
         case Fault::readonly: return SQLITE_READONLY;
         case Fault::syncerr: return SQLITE_OK;
+        case Fault::dbsyncerr: return SQLITE_OK;
     }
     return SQLITE_OK;
 }
 
 using vfs_layer::real_of;
+
+// The layer's file: which kind of file it is, for `dbsyncerr`.
+struct FaultFile {
+    vfs_layer::File layer;
+    bool main_db;
+};
 
 int x_write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
     if (int rc = write_fault_code(poll_fault(), SQLITE_IOERR_WRITE)) return rc;
@@ -61,7 +68,10 @@ int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
     return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 int x_sync(sqlite3_file* f, int flags) {
-    if (poll_fault() == Fault::syncerr) return SQLITE_IOERR_FSYNC;
+    const Fault fault = poll_fault();
+    if (fault == Fault::syncerr || (fault == Fault::dbsyncerr && reinterpret_cast<FaultFile*>(f)->main_db)) {
+        return SQLITE_IOERR_FSYNC;
+    }
     return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
 
@@ -69,7 +79,8 @@ std::array<sqlite3_io_methods, 3> g_methods;
 sqlite3_vfs g_vfs;
 
 int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
-    const int rc = vfs_layer::open_behind(vfs, name, f, flags, out_flags, sizeof(vfs_layer::File), g_methods);
+    reinterpret_cast<FaultFile*>(f)->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+    const int rc = vfs_layer::open_behind(vfs, name, f, flags, out_flags, sizeof(FaultFile), g_methods);
     if (rc == SQLITE_OK && (flags & SQLITE_OPEN_SUBJOURNAL)) g_subjournals.fetch_add(1);
     return rc;
 }
@@ -82,7 +93,7 @@ void do_register() {
         m.xTruncate = x_truncate;
         m.xSync = x_sync;
     }
-    g_vfs = vfs_layer::forwarding_vfs(sqlite3_vfs_find(nullptr), fault_vfs_name, sizeof(vfs_layer::File), x_open);
+    g_vfs = vfs_layer::forwarding_vfs(sqlite3_vfs_find(nullptr), fault_vfs_name, sizeof(FaultFile), x_open);
     sqlite3_vfs_register(&g_vfs, 0);
 }
 
@@ -110,6 +121,7 @@ std::optional<Fault> parse_fault(std::string_view text) {
     if (text == "ioerr") return Fault::ioerr;
     if (text == "readonly") return Fault::readonly;
     if (text == "syncerr") return Fault::syncerr;
+    if (text == "dbsyncerr") return Fault::dbsyncerr;
     return std::nullopt;
 }
 

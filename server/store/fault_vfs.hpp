@@ -7,6 +7,8 @@
 //             remounted read-only);
 //   syncerr   syncs fail with an I/O error: the disk took the data into its
 //             cache but could not make it durable (fsync returning EIO).
+//   dbsyncerr as syncerr, but only syncs of the main database file fail;
+//             those of the WAL succeed.
 // Syncs succeed under the first three: data already written is flushed by
 // a full disk (its blocks were reserved at write time) and by a read-only
 // remount. It lets tests drive the real SQLite through the failures the
@@ -14,7 +16,7 @@
 //
 // The fault is armed either in-process (`set_fault`, for unit tests) or from
 // outside through a control file (`watch_fault_file`): its content is one of
-// `none`, `full`, `ioerr`, `readonly`, `syncerr`, re-read at most every 50 ms
+// `none`, `full`, `ioerr`, `readonly`, `syncerr`, `dbsyncerr`, re-read at most every 50 ms
 // while the store writes. `entitled serve` installs the file watch only when
 // the environment variable ENTITLE_STORE_FAULT_FILE names a file.
 #pragma once
@@ -26,7 +28,7 @@
 
 namespace entitle::store {
 
-enum class Fault { none, full, ioerr, readonly, syncerr };
+enum class Fault { none, full, ioerr, readonly, syncerr, dbsyncerr };
 
 // The name under which the VFS is registered (never as the default VFS).
 inline constexpr const char* fault_vfs_name = "entitle-fault";

@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <optional>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -64,6 +66,18 @@ sqlite3_file* open_wal(const char* vfs_name, const std::string& name) {
         throw StoreError(rc, fmt::format("cannot open {} to sync it", name.c_str()));
     }
     return f;
+}
+
+// Adds `by` to the calling thread's nice value (on Linux the nice value is
+// each thread's own). Best effort: a thread that keeps its priority only
+// competes harder for the CPU.
+void lower_this_thread_priority(int by) {
+    if (by <= 0) return;
+    const auto tid = static_cast<id_t>(gettid());
+    errno = 0;
+    const int now = getpriority(PRIO_PROCESS, tid);
+    if (now == -1 && errno != 0) return;
+    (void)setpriority(PRIO_PROCESS, tid, std::min(now + by, 19));
 }
 
 // The full name of the store's WAL, spelled as SQLite spells it.
@@ -139,6 +153,7 @@ Store::Store(std::string path, Connection writer, StoreOptions options)
     // Named for top -H, perf and gdb (at most 15 characters).
     checkpointer_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "store-ckpt");
+        lower_this_thread_priority(options_.checkpointer_nice);
         checkpointer_loop();
     });
     syncer_ = std::thread([this] {
@@ -404,13 +419,23 @@ std::optional<Error> Store::sync_wal() {
     return Error{ErrorCode::unavailable, fmt::format("{} (SQLite error {})", sqlite3_errstr(rc), rc)};
 }
 
-void Store::stop_after_failed_sync(const Error& cause) {
+std::optional<Error> Store::sync_database_file() {
+    sqlite3_file* db = nullptr;
+    int rc = sqlite3_file_control(checkpoint_conn_.raw(), "main", SQLITE_FCNTL_FILE_POINTER, &db);
+    if (rc == SQLITE_OK && (!db || !db->pMethods)) rc = SQLITE_CANTOPEN;
+    if (rc == SQLITE_OK) rc = db->pMethods->xSync(db, SQLITE_SYNC_NORMAL);
+    if (rc == SQLITE_OK) return std::nullopt;
+    return Error{ErrorCode::unavailable, fmt::format("{} (SQLite error {})", sqlite3_errstr(rc), rc)};
+}
+
+void Store::stop_after_failed_sync(const Error& cause, std::string_view what) {
     {
         std::lock_guard lock(sync_mutex_);
+        if (failed_.load()) return;  // stopped already (the syncer and the checkpointer may both fail)
         failure_message_ = fmt::format(
-            "the store has stopped: the disk failed to sync its log ({}); a write not yet answered may or may not "
+            "the store has stopped: the disk failed to sync {} ({}); a write not yet answered may or may not "
             "be stored. Retry the same request once the server is back",
-            cause.message);
+            what, cause.message);
         failed_.store(true);
     }
     writes_failing_.store(true, std::memory_order_relaxed);
@@ -454,14 +479,39 @@ bool Store::checkpoint(Connection& c) {
 void Store::checkpoint_if_due() {
     if (failed_.load()) return;
     if (wal_frames_ >= options_.restart_frames) {
-        // Copies the frames the checkpointer has not yet, so that the next
-        // transaction finds the WAL copied back and starts it over.
-        if (checkpoint(writer_conn_)) wal_frames_ = frames_at_last_ask_ = 0;
+        if (database_synced_.load(std::memory_order_acquire)) {
+            // Copies the frames committed since the checkpointer's pass, so
+            // that the next transaction finds the WAL copied back and starts
+            // it over; SQLite's sync of the database file at the end of this
+            // pass finds little left to write.
+            if (checkpoint(writer_conn_)) {
+                wal_frames_ = frames_at_last_ask_ = 0;
+                database_synced_.store(false, std::memory_order_relaxed);
+            }
+            return;
+        }
+        // First the checkpointer's pass and its sync of the database file,
+        // while batches go on committing (asked again after the next commit
+        // if a pass is running now).
+        if (!checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) {
+            frames_at_last_ask_ = wal_frames_;
+            {
+                std::lock_guard lock(checkpoint_mutex_);
+                checkpoint_due_ = true;
+                checkpoint_sync_db_ = true;
+            }
+            checkpoint_cv_.notify_one();
+        }
         return;
     }
     // A pass copies what was committed up to its start, so the next one is
     // asked for once another checkpoint_frames have been added.
-    if (wal_frames_ < frames_at_last_ask_) frames_at_last_ask_ = 0;  // the WAL started over
+    if (wal_frames_ < frames_at_last_ask_) {
+        // The WAL started over by itself (a pass had copied all of it back):
+        // a database sync made for the last restart is not for the next one.
+        frames_at_last_ask_ = 0;
+        database_synced_.store(false, std::memory_order_relaxed);
+    }
     if (wal_frames_ - frames_at_last_ask_ >= options_.checkpoint_frames &&
         !checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) {
         frames_at_last_ask_ = wal_frames_;
@@ -475,13 +525,21 @@ void Store::checkpoint_if_due() {
 
 void Store::checkpointer_loop() {
     for (;;) {
+        bool sync_db = false;
         {
             std::unique_lock lock(checkpoint_mutex_);
             checkpoint_cv_.wait(lock, [this] { return checkpoint_stop_ || checkpoint_due_; });
             if (checkpoint_stop_) return;
             checkpoint_due_ = false;
+            sync_db = std::exchange(checkpoint_sync_db_, false);
         }
-        if (!failed_.load()) checkpoint(checkpoint_conn_);
+        if (!failed_.load() && checkpoint(checkpoint_conn_) && sync_db) {
+            if (auto err = sync_database_file()) {
+                stop_after_failed_sync(*err, "the database file");
+            } else {
+                database_synced_.store(true, std::memory_order_release);
+            }
+        }
         checkpoint_asked_.store(false, std::memory_order_release);
     }
 }

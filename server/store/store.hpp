@@ -35,10 +35,24 @@
 // once the WAL holds `checkpoint_frames` frames. SQLite starts the WAL over
 // only when a write transaction begins with every frame copied back; under a
 // steady stream of commits that moment may never come, so once the WAL holds
-// `restart_frames` the writer finishes the copy itself after a commit (short:
-// the checkpointer has copied most of it) and the WAL starts over. That pass
-// ends by syncing the database file, a few milliseconds in which no batch
-// commits, so it is kept rare: 128 MB of WAL at most.
+// `restart_frames` the WAL is started over in two steps. First the
+// checkpointer runs a pass and then syncs the database file, while the writer
+// goes on committing: that sync writes out every page copied since the last
+// restart (tens of MB, about ten milliseconds on a plain SSD). Then, after its
+// next commit, the writer copies the few frames committed meanwhile and SQLite
+// syncs the database file again, now with little left to write; no batch
+// commits during that short pass, and the next transaction starts the WAL
+// over. Restarts are kept rare: 128 MB of WAL and a little more at most. A
+// failed sync of the database file stops the store as a failed sync of the
+// WAL does (below): after an I/O error the kernel may drop the pages it could
+// not write, and a later sync that succeeds would let the WAL start over
+// without them.
+//
+// The checkpointer runs at a lower CPU priority (`checkpointer_nice`) than
+// the threads that answer requests: its copying can wait, and at full load
+// it would otherwise take a core from the writer, the syncer or the I/O
+// threads for milliseconds at a time, which every request in flight waits
+// out (docs/performance.md, change 30).
 //
 // Thread rules: every public member is safe to call from any thread.
 // Destruction drains the queue (every submitted unit completes) and closes
@@ -53,6 +67,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -64,7 +79,9 @@ namespace entitle::store {
 struct StoreOptions {
     std::size_t max_batch = 512;  // units per commit at most
     int checkpoint_frames = 1000;  // the checkpointer starts a pass (SQLite's default threshold)
-    int restart_frames = 32000;    // the writer checkpoints itself (128 MB of 4 KiB pages)
+    int restart_frames = 32000;    // the WAL starts over (128 MB of 4 KiB pages; see above)
+    // Added to the checkpointer thread's nice value (0: none); see above.
+    int checkpointer_nice = 10;
     // The SQLite VFS every connection opens through; empty: the default one.
     // Tests name the fault-injecting VFS (store/fault_vfs.hpp) here.
     std::string vfs{};
@@ -174,7 +191,10 @@ private:
     void syncer_loop();
     // Syncs the WAL through the store's VFS; an error when the disk refused.
     std::optional<Error> sync_wal();
-    void stop_after_failed_sync(const Error& cause);
+    // Syncs the database file through the checkpointer's connection (its thread only).
+    std::optional<Error> sync_database_file();
+    // `what`: the file whose sync failed, as the error message names it.
+    void stop_after_failed_sync(const Error& cause, std::string_view what = "its log");
     [[nodiscard]] Error failure() const;
     // Waits until batch `seq` is durable; an error when the store stopped first.
     std::optional<Error> wait_durable(std::uint64_t seq);
@@ -216,6 +236,10 @@ private:
     bool checkpoint_due_ = false;   // under checkpoint_mutex_
     bool checkpoint_stop_ = false;  // under checkpoint_mutex_
     std::atomic<bool> checkpoint_asked_{false};  // a pass is asked for or running
+    // The WAL is due to start over: the pass asked for also syncs the
+    // database file (under checkpoint_mutex_), and says so when done.
+    bool checkpoint_sync_db_ = false;
+    std::atomic<bool> database_synced_{false};
     std::atomic<std::uint64_t> checkpoints_{0};
     bool credentials_touched_ = false;  // writer thread only: this batch changed tokens/hosts
     std::atomic<std::uint64_t> credentials_epoch_{0};

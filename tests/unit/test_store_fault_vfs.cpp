@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <thread>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ using namespace entitle;
 using namespace entitle::store;
 using entitle::test::TempDir;
 using entitle::test::count_meta;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -47,13 +49,14 @@ Store::Work put(std::string key) {
 
 }  // namespace
 
-TEST_CASE("parse_fault knows the five words and nothing else") {
+TEST_CASE("parse_fault knows the six words and nothing else") {
     CHECK(parse_fault("none") == Fault::none);
     CHECK(parse_fault("") == Fault::none);
     CHECK(parse_fault("full") == Fault::full);
     CHECK(parse_fault("ioerr") == Fault::ioerr);
     CHECK(parse_fault("readonly") == Fault::readonly);
     CHECK(parse_fault("syncerr") == Fault::syncerr);
+    CHECK(parse_fault("dbsyncerr") == Fault::dbsyncerr);
     CHECK_FALSE(parse_fault("FULL").has_value());
 }
 
@@ -192,6 +195,73 @@ TEST_CASE("a failed sync stops the store: nothing is answered as stored, nothing
     CHECK(count_meta(**reopened, "before-%") == 5);
     CHECK(count_meta(**reopened, "later") == 0);
     REQUIRE((*reopened)->write_and_wait(put("after-restart")).has_value());
+}
+
+TEST_CASE("a failed sync of the database file before the WAL starts over stops the store") {
+    FaultGuard guard;
+    TempDir dir;
+    std::atomic<int> failures{0};
+    std::string reported;
+    constexpr int kRestart = 100;
+    StoreOptions options{.checkpoint_frames = 1'000'000, .restart_frames = kRestart};
+    options.on_failure = [&](const Error& e) {
+        reported = e.message;
+        failures.fetch_add(1);
+    };
+    auto s = faulty_store(dir, std::move(options));
+    // Only the database file's syncs fail: the WAL's succeed, so writes are
+    // answered until the WAL is due to start over and the checkpointer syncs
+    // the database file it copied the WAL into.
+    set_fault(Fault::dbsyncerr);
+    const std::string big(4 * 4000, 'x');  // four overflow pages: at least four WAL frames per write
+    int acknowledged = 0;
+    std::optional<Error> first_refusal;
+    for (int i = 0; i < 400 && !first_refusal; ++i) {  // 1,600 frames or more: far past the restart bound
+        auto r = s->write_and_wait([&, i](Connection& c) -> Result<void> {
+            set_meta(c, "k" + std::to_string(i), big);
+            return {};
+        });
+        if (r) {
+            ++acknowledged;
+        } else {
+            first_refusal = r.error();
+        }
+        // The checkpointer's pass and its sync run beside the writer: give the
+        // failure time to land before the next write (bounded by the loop).
+        std::this_thread::sleep_for(1ms);
+    }
+    REQUIRE(first_refusal.has_value());
+    CHECK(first_refusal->code == ErrorCode::unavailable);
+    CHECK(acknowledged > 0);  // the WAL's syncs went on succeeding
+    CHECK(failures.load() == 1);
+    CHECK(reported.find("failed to sync the database file") != std::string::npos);
+    CHECK(s->stats().failed);
+    set_fault(Fault::none);
+    const auto later = s->write_and_wait(put("later"));
+    REQUIRE_FALSE(later.has_value());
+    CHECK(later.error().code == ErrorCode::unavailable);
+    CHECK_FALSE(s->healthy());
+    s.reset();
+
+    // It stopped at the restart, not before, and the WAL was not started
+    // over: nothing was copied back or truncated on the way out.
+    const std::string wal = dir.file("entitle.db") + "-wal";
+    REQUIRE(std::filesystem::exists(wal));
+    CHECK(std::filesystem::file_size(wal) >= static_cast<std::uintmax_t>(kRestart) * (4096 + 24));
+
+    // Every acknowledged write is in the store at the next open, which
+    // recovers from the WAL that was never started over.
+    auto reopened = Store::open(dir.file("entitle.db"));
+    REQUIRE(reopened.has_value());
+    auto ic = (*reopened)->read([](Connection& c) -> Result<std::string> {
+        auto st = c.cached("PRAGMA integrity_check");
+        st.step();
+        return st.text(0);
+    });
+    REQUIRE(ic.has_value());
+    CHECK(*ic == "ok");
+    CHECK(count_meta(**reopened, "k%") >= acknowledged);
+    CHECK(count_meta(**reopened, "later") == 0);
 }
 
 TEST_CASE("a read does not show a commit before the sync that makes it durable") {
