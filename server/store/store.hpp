@@ -38,7 +38,7 @@
 // `restart_frames` the WAL is started over in two steps. First the
 // checkpointer runs a pass and then syncs the database file, while the writer
 // goes on committing: that sync writes out every page copied since the last
-// restart (tens of MB, about ten milliseconds on a plain SSD). Then, after its
+// restart (9 to 12 ms on the benchmark VM's disk). Then, after its
 // next commit, the writer copies the few frames committed meanwhile and SQLite
 // syncs the database file again, now with little left to write; no batch
 // commits during that short pass, and the next transaction starts the WAL
