@@ -40,6 +40,17 @@ std::unique_ptr<Store> faulty_store(const TempDir& dir, StoreOptions options = {
     return std::move(*s);
 }
 
+// SQLite's own check of the whole store, read through the store.
+std::string integrity_of(Store& s) {
+    auto ic = s.read([](Connection& c) -> Result<std::string> {
+        auto st = c.cached("PRAGMA integrity_check");
+        st.step();
+        return st.text(0);
+    });
+    REQUIRE(ic.has_value());
+    return *ic;
+}
+
 Store::Work put(std::string key) {
     return [key = std::move(key)](Connection& c) -> Result<void> {
         set_meta(c, key, "v");
@@ -185,13 +196,7 @@ TEST_CASE("a failed sync stops the store: nothing is answered as stored, nothing
     // The next open recovers a sound store with every acknowledged write.
     auto reopened = Store::open(dir.file("entitle.db"));
     REQUIRE(reopened.has_value());
-    auto ic = (*reopened)->read([](Connection& c) -> Result<std::string> {
-        auto st = c.cached("PRAGMA integrity_check");
-        st.step();
-        return st.text(0);
-    });
-    REQUIRE(ic.has_value());
-    CHECK(*ic == "ok");
+    CHECK(integrity_of(**reopened) == "ok");
     CHECK(count_meta(**reopened, "before-%") == 5);
     CHECK(count_meta(**reopened, "later") == 0);
     REQUIRE((*reopened)->write_and_wait(put("after-restart")).has_value());
@@ -253,13 +258,7 @@ TEST_CASE("a failed sync of the database file before the WAL starts over stops t
     // recovers from the WAL that was never started over.
     auto reopened = Store::open(dir.file("entitle.db"));
     REQUIRE(reopened.has_value());
-    auto ic = (*reopened)->read([](Connection& c) -> Result<std::string> {
-        auto st = c.cached("PRAGMA integrity_check");
-        st.step();
-        return st.text(0);
-    });
-    REQUIRE(ic.has_value());
-    CHECK(*ic == "ok");
+    CHECK(integrity_of(**reopened) == "ok");
     CHECK(count_meta(**reopened, "k%") >= acknowledged);
     CHECK(count_meta(**reopened, "later") == 0);
 }
