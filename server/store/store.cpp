@@ -413,10 +413,16 @@ void Store::syncer_loop() {
     }
 }
 
-std::optional<Error> Store::sync_wal() {
-    const int rc = wal_file_->pMethods->xSync(wal_file_, SQLITE_SYNC_NORMAL);
+namespace {
+// What a sync that SQLite's VFS answered with `rc` means for the store.
+std::optional<Error> sync_outcome(int rc) {
     if (rc == SQLITE_OK) return std::nullopt;
     return Error{ErrorCode::unavailable, fmt::format("{} (SQLite error {})", sqlite3_errstr(rc), rc)};
+}
+}  // namespace
+
+std::optional<Error> Store::sync_wal() {
+    return sync_outcome(wal_file_->pMethods->xSync(wal_file_, SQLITE_SYNC_NORMAL));
 }
 
 std::optional<Error> Store::sync_database_file() {
@@ -424,8 +430,7 @@ std::optional<Error> Store::sync_database_file() {
     int rc = sqlite3_file_control(checkpoint_conn_.raw(), "main", SQLITE_FCNTL_FILE_POINTER, &db);
     if (rc == SQLITE_OK && (!db || !db->pMethods)) rc = SQLITE_CANTOPEN;
     if (rc == SQLITE_OK) rc = db->pMethods->xSync(db, SQLITE_SYNC_NORMAL);
-    if (rc == SQLITE_OK) return std::nullopt;
-    return Error{ErrorCode::unavailable, fmt::format("{} (SQLite error {})", sqlite3_errstr(rc), rc)};
+    return sync_outcome(rc);
 }
 
 void Store::stop_after_failed_sync(const Error& cause, std::string_view what) {
@@ -493,15 +498,7 @@ void Store::checkpoint_if_due() {
         // First the checkpointer's pass and its sync of the database file,
         // while batches go on committing (asked again after the next commit
         // if a pass is running now).
-        if (!checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) {
-            frames_at_last_ask_ = wal_frames_;
-            {
-                std::lock_guard lock(checkpoint_mutex_);
-                checkpoint_due_ = true;
-                checkpoint_sync_db_ = true;
-            }
-            checkpoint_cv_.notify_one();
-        }
+        if (!checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) ask_checkpointer(true);
         return;
     }
     // A pass copies what was committed up to its start, so the next one is
@@ -514,13 +511,18 @@ void Store::checkpoint_if_due() {
     }
     if (wal_frames_ - frames_at_last_ask_ >= options_.checkpoint_frames &&
         !checkpoint_asked_.exchange(true, std::memory_order_acq_rel)) {
-        frames_at_last_ask_ = wal_frames_;
-        {
-            std::lock_guard lock(checkpoint_mutex_);
-            checkpoint_due_ = true;
-        }
-        checkpoint_cv_.notify_one();
+        ask_checkpointer(false);
     }
+}
+
+void Store::ask_checkpointer(bool sync_db) {
+    frames_at_last_ask_ = wal_frames_;
+    {
+        std::lock_guard lock(checkpoint_mutex_);
+        checkpoint_due_ = true;
+        checkpoint_sync_db_ = sync_db;
+    }
+    checkpoint_cv_.notify_one();
 }
 
 void Store::checkpointer_loop() {

@@ -202,6 +202,9 @@ private:
     std::optional<Error> wait_visible_durable();
     struct SyncJob;
     void hand_to_syncer(SyncJob job);
+    // Writer thread: wakes the checkpointer for a pass (and, when the WAL is
+    // due to start over, a sync of the database file after it).
+    void ask_checkpointer(bool sync_db);
     void checkpointer_loop();
     bool checkpoint(Connection& c);
     [[nodiscard]] const char* vfs() const noexcept {
