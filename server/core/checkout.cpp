@@ -150,10 +150,10 @@ std::expected<Grant, Refusal> decide_checkout(const std::vector<Candidate>& cand
         const auto limit = candidates[i].entitlement.seat_limit();
         if (!limit || candidates[i].in_use < *limit) return Grant{i, true, true};
     }
-    return std::unexpected(Refusal{{ErrorCode::oversubscribed,
-                                    "every entitlement for this feature that admits this host and GPU is in "
-                                    "full use"},
-                                   admissible});
+    Refusal full{{ErrorCode::oversubscribed,
+                  "every entitlement for this feature that admits this host and GPU is in full use"},
+                 std::move(admissible)};
+    return std::unexpected(std::move(full));
 }
 
 std::int64_t lease_expiry(const Entitlement& e, std::int64_t now_s, std::int64_t default_seconds) {

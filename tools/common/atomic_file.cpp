@@ -50,7 +50,7 @@ std::expected<AtomicFile, std::string> AtomicFile::prepare(std::string path, uns
     }
     const std::string dir = directory_of(path);
     std::string pattern = (std::filesystem::path(dir) /
-                           ("." + std::filesystem::path(path).filename().string() + ".tmp-XXXXXX"))
+                           fmt::format(".{}.tmp-XXXXXX", std::filesystem::path(path).filename().string()))
                               .string();
     std::vector<char> name(pattern.begin(), pattern.end());
     name.push_back('\0');

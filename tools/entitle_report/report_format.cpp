@@ -256,10 +256,10 @@ std::string usage_chart_svg(const EntitlementUsage& usage, const ReportRange& ra
     }
     outline += fmt::format(" H{:.1f}", g.x(range.to));
     svg += fmt::format(
-        R"~(<path d="M{:.1f},{:.1f} {} V{:.1f} Z" fill="#6baed6" fill-opacity="0.45" stroke="none"/>
+        R"~(<path d="M{:.1f},{:.1f} L{} V{:.1f} Z" fill="#6baed6" fill-opacity="0.45" stroke="none"/>
 <path class="in-use" d="{}" fill="none" stroke="#08519c" stroke-width="2"/>
 )~",
-        g.x(range.from), g.y(0), outline.substr(1).insert(0, "L"), g.y(0), outline);
+        g.x(range.from), g.y(0), std::string_view(outline).substr(1), g.y(0), outline);
 
     // Licensed count and overage limit while the entitlement was in force.
     const std::int64_t on = std::max(range.from, ent.in_force_from());
