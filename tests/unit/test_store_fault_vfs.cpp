@@ -23,6 +23,7 @@ using namespace entitle;
 using namespace entitle::store;
 using entitle::test::TempDir;
 using entitle::test::count_meta;
+using entitle::test::integrity_of;
 using namespace std::chrono_literals;
 
 namespace {
@@ -38,17 +39,6 @@ std::unique_ptr<Store> faulty_store(const TempDir& dir, StoreOptions options = {
     auto s = Store::create(dir.file("entitle.db"), options);
     REQUIRE(s.has_value());
     return std::move(*s);
-}
-
-// SQLite's own check of the whole store, read through the store.
-std::string integrity_of(Store& s) {
-    auto ic = s.read([](Connection& c) -> Result<std::string> {
-        auto st = c.cached("PRAGMA integrity_check");
-        st.step();
-        return st.text(0);
-    });
-    REQUIRE(ic.has_value());
-    return *ic;
 }
 
 Store::Work put(std::string key) {
@@ -101,9 +91,7 @@ TEST_CASE("the writer survives an injected disk fault and writes again once it i
 
         // The file is sound and holds exactly the acknowledged writes.
         Connection check(dir.file("entitle.db"), Connection::Mode::read_only);
-        auto ic = check.cached("PRAGMA integrity_check");
-        REQUIRE(ic.step());
-        CHECK(ic.text(0) == "ok");
+        CHECK(integrity_of(check) == "ok");
         auto n = check.cached("SELECT count(*) FROM meta WHERE key IN ('before', 'after')");
         REQUIRE(n.step());
         CHECK(n.int64(0) == 2);

@@ -7,10 +7,12 @@
 #include <string>
 
 #include "store/sqlite.hpp"
+#include "store_test_support.hpp"
 #include "temp_dir.hpp"
 
 using namespace entitle::store;
 using entitle::test::TempDir;
+using entitle::test::integrity_of;
 
 namespace {
 
@@ -19,12 +21,6 @@ std::string random_key(std::mt19937_64& rng) {
     std::string key(24, '0');
     for (char& c : key) c = kHex[rng() % 16];
     return key;
-}
-
-std::string integrity(Connection& c) {
-    auto st = c.cached("PRAGMA integrity_check");
-    REQUIRE(st.step());
-    return st.text(0);
 }
 
 std::int64_t count_rows(Connection& c, const char* table) {
@@ -58,7 +54,7 @@ TEST_CASE("the page cache layer is in place from the first connection and skips 
     CHECK(n.lock_page_moves > 0);
     // Most transactions end with a truncation that has nothing to drop.
     CHECK(n.truncations_skipped >= static_cast<std::uint64_t>(kTransactions) / 2);
-    CHECK(integrity(c) == "ok");
+    CHECK(integrity_of(c) == "ok");
     CHECK(count_rows(c, "t") == kTransactions * kRowsEach);
     auto st = c.cached("SELECT count(*) FROM t INDEXED BY t_k WHERE k >= ''");
     REQUIRE(st.step());
@@ -101,7 +97,7 @@ TEST_CASE("a connection still sees what another connection committed: its cache 
         CHECK(low == std::string(1, letter));
         CHECK(high == std::string(1, letter));
     }
-    CHECK(integrity(a) == "ok");
+    CHECK(integrity_of(a) == "ok");
     CHECK(page_cache_counters().truncations_forwarded > 0);
 }
 
@@ -132,7 +128,7 @@ TEST_CASE("a rolled-back transaction that grew the database leaves none of its p
         c.exec("RELEASE grow");
         for (int i = 0; i < 300; ++i) c.cached("INSERT INTO t (v) VALUES (?1)").bind(1, std::string(900, 'z')).run();
         c.exec("COMMIT");
-        CHECK(integrity(c) == "ok");
+        CHECK(integrity_of(c) == "ok");
         auto st = c.cached("SELECT count(*), sum(length(v)), sum(v = 'kept'), sum(substr(v, 1, 1) = 'z') FROM t");
         REQUIRE(st.step());
         CHECK(st.int64(0) == 301);

@@ -9,10 +9,12 @@
 #include <string>
 
 #include "store/sqlite.hpp"
+#include "store_test_support.hpp"
 #include "temp_dir.hpp"
 
 using namespace entitle::store;
 using entitle::test::TempDir;
+using entitle::test::integrity_of;
 
 namespace {
 
@@ -64,9 +66,7 @@ TEST_CASE("a commit's WAL frames reach the file in one write, before another con
     // Two writes per frame (header, page), at least 11 frames a commit; one write a commit.
     CHECK(writes >= static_cast<std::uint64_t>(kCommits) * 22);
     CHECK(flushes <= static_cast<std::uint64_t>(kCommits) + 5);
-    auto st = reader.cached("PRAGMA integrity_check");
-    REQUIRE(st.step());
-    CHECK(st.text(0) == "ok");
+    CHECK(integrity_of(reader) == "ok");
 }
 
 TEST_CASE("a commit larger than one write and than the buffer arrives whole") {
