@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "crypto/ordered_id.hpp"
+
 namespace entitle::bench {
 
 namespace asio = boost::asio;
@@ -35,7 +37,6 @@ struct Shared {
     const LoadOptions& options;
     Clock::time_point start;
     Clock::time_point deadline;
-    std::string run_tag;  // keeps request_ids unique across runs against one server
     std::atomic<std::uint64_t> issued{0};
     std::atomic<std::int64_t> held{0};
     std::atomic<std::int64_t> max_held{0};
@@ -153,9 +154,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
                 req_.method(http::verb::post);
                 req_.target("/v1/leases");
                 req_.set(http::field::content_type, "application/json");
+                // A request id as libentitle makes one (its wall clock, then
+                // random bits): unique across runs against one server.
+                const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
                 req_.body() = fmt::format(
-                    R"({{"request_id":"{}-{}-{}","feature":"{}","gpu":{{"uuid":"GPU-{}-{}"}},"vgpu":{{"id":"vm-{}-{}"}}}})",
-                    w_.shared.run_tag, index_, n_, opt_.feature, index_, n_ % 8, index_, n_);
+                    R"({{"request_id":"{}","feature":"{}","gpu":{{"uuid":"GPU-{}-{}"}},"vgpu":{{"id":"vm-{}-{}"}}}})",
+                    crypto::time_ordered_id("rq_", wall_ms, 12), opt_.feature, index_, n_ % 8,
+                    index_, n_);
                 ++n_;
                 break;
             }
@@ -302,9 +309,7 @@ LoadResult run_load(const LoadOptions& options) {
         per_conn[options.leases[i].host_index % options.connections].push_back(i);
     }
 
-    Shared shared{options, Clock::now(), {}, {}};
-    shared.run_tag =
-        fmt::format("b{:x}", std::chrono::system_clock::now().time_since_epoch().count());
+    Shared shared{options, Clock::now(), {}};
     std::vector<std::unique_ptr<Worker>> workers;
     for (std::size_t t = 0; t < options.threads; ++t)
         workers.push_back(std::make_unique<Worker>(tls, shared));

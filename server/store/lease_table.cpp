@@ -7,8 +7,7 @@
 
 #include "core/access_token.hpp"
 #include "core/json_text.hpp"
-#include "crypto/base64url.hpp"
-#include "crypto/digest.hpp"
+#include "crypto/ordered_id.hpp"
 #include "store/audit_log.hpp"
 #include "store/license_table.hpp"
 
@@ -198,21 +197,11 @@ std::int64_t reclaim_expired(Connection& c, const std::string& jti, const std::s
 
 }  // namespace
 
-// "l_", the issue time in milliseconds as 8 digits of base64url's alphabet in
-// ASCII order (48 bits, fixed width), then 72 random bits. Ids issued later
-// sort later, so a new lease's key lands on the last page of the primary-key
-// index instead of a random one (a commit of many checkouts dirties a few
-// pages, not one per lease), and listings by id run in issue order.
-std::string new_lease_id(std::int64_t now_ms) {
-    static constexpr std::string_view ordered =
-        "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
-    std::string id = "l_";
-    id.reserve(22);
-    const auto t = static_cast<std::uint64_t>(std::max<std::int64_t>(now_ms, 0));
-    for (int shift = 42; shift >= 0; shift -= 6) id.push_back(ordered[(t >> shift) & 0x3f]);
-    id += crypto::base64url_encode(crypto::random_id_bytes(9));
-    return id;
-}
+// "l_", the issue time and 72 random bits (crypto::time_ordered_id): ids
+// issued later sort later, so a new lease's key lands on the last page of the
+// primary-key index instead of a random one, and listings by id run in issue
+// order.
+std::string new_lease_id(std::int64_t now_ms) { return crypto::time_ordered_id("l_", now_ms, 9); }
 
 std::optional<LeaseRecord> find_lease(Connection& c, const std::string& id) {
     auto st = c.cached(lease_select("WHERE id = ?1"));

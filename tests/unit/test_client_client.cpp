@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "client_test_support.hpp"
+#include "crypto/ordered_id.hpp"
 #include "temp_dir.hpp"
 
 using entitle::lib::CheckoutArgs;
@@ -239,6 +240,33 @@ TEST_CASE("a checkout whose answer was lost is retried with the same request_id:
     CHECK(f.server->leases.size() == 1);
     CHECK(lease->lease.lease_id == "l_1");
     CHECK(lease->token_verified);
+}
+
+TEST_CASE(
+    "a request_id is rq_, the host's wall clock and 96 random bits: later checkouts sort later") {
+    Fixture f;
+    REQUIRE(f.client->checkout(kArgs));
+    f.clock.wall_ms += 1;  // one millisecond later, by the wall clock only
+    REQUIRE(f.client->checkout({"vWS", "GPU-0", "vgpu-2", std::nullopt}));
+    std::vector<std::string> sent;
+    {
+        const std::lock_guard lock(f.server->mu);
+        for (const auto& r : f.server->seen) {
+            if (r.method == "POST" && r.target == "/v1/leases") {
+                sent.push_back(json::parse(r.body).at("request_id").get<std::string>());
+            }
+        }
+    }
+    REQUIRE(sent.size() == 2);
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        CAPTURE(sent[i]);
+        CHECK(sent[i].size() == 3 + 8 + 16);
+        // The time part is the clock the client was given, in the server's index order.
+        const auto wall_ms = 1'800'000'000'000 + static_cast<std::int64_t>(i);
+        CHECK(sent[i].substr(0, 11) ==
+              entitle::crypto::time_ordered_id("rq_", wall_ms, 12).substr(0, 11));
+    }
+    CHECK(sent[0] < sent[1]);
 }
 
 TEST_CASE("an unreachable server is tried max_attempts times; the next checkout reuses the id") {

@@ -10,10 +10,12 @@
 
 #include "store/sqlite.hpp"
 #include "store/store.hpp"
+#include "store_test_support.hpp"
 #include "temp_dir.hpp"
 
 using namespace entitle;
 using namespace entitle::store;
+using entitle::test::integrity_of;
 using entitle::test::TempDir;
 
 namespace {
@@ -216,4 +218,61 @@ TEST_CASE("a failing migration leaves an existing store at its version with its 
     CHECK(migrate(c, {kCreateA, fixed_b, kCreateC}) == 3);
     CHECK(has_table(c, "b"));
     CHECK(has_table(c, "c"));
+}
+
+TEST_CASE(
+    "version 6 keys the request index by request id, then host: a version 5 store keeps its leases "
+    "and their uniqueness") {
+    TempDir dir;
+    Connection c(dir.file("v5.db"), Connection::Mode::read_write_create);
+    const auto& all = embedded_migrations();
+    REQUIRE(all.size() >= 6);
+    REQUIRE(all[5].name == "0006_request_index_by_request_id.sql");
+    const std::vector<Migration> up_to_5(all.begin(), all.begin() + 5);
+    REQUIRE(migrate(c, up_to_5) == 5);
+
+    // Leases as a version 5 store holds them (the hosts and licenses they
+    // name are beside the point: this connection does not enforce foreign keys).
+    c.exec("PRAGMA foreign_keys = OFF");
+    const auto add_lease = [&c](const std::string& id, const std::string& host,
+                                const std::string& request) {
+        auto st = c.cached(
+            "INSERT INTO leases (id, host_id, request_id, request_hash, license_jti, "
+            "entitlement_id, feature, "
+            "gpu_uuid, vgpu_id, issued_at, expires_at, kid) "
+            "VALUES (?1, ?2, ?3, 'hash', 'jti', 'e1', 'vWS', 'GPU-0', 'vm-1', 1, 2, 'k1')");
+        st.bind(1, id).bind(2, host).bind(3, request);
+        st.run();
+    };
+    add_lease("l_1", "h_1", "rq_A");
+    add_lease("l_2", "h_2", "rq_A");  // the same request id from another host is its own lease
+    add_lease("l_3", "h_1", "rq_B");
+
+    REQUIRE(migrate(c, all) == newest_embedded());
+
+    std::vector<std::string> columns;
+    auto info = c.cached("SELECT name FROM pragma_index_info('leases_by_request') ORDER BY seqno");
+    while (info.step()) columns.push_back(info.text(0));
+    CHECK(columns == std::vector<std::string>{"request_id", "host_id"});
+
+    // The checkout's lookup of a retried request seeks that index: no scan of every lease.
+    auto plan =
+        c.cached("EXPLAIN QUERY PLAN SELECT * FROM leases WHERE host_id = ?1 AND request_id = ?2");
+    std::string details;
+    while (plan.step()) details += plan.text(3) + ";";
+    CAPTURE(details);
+    CHECK(details.find("USING INDEX leases_by_request (request_id=? AND host_id=?)") !=
+          std::string::npos);
+
+    const auto lease_of = [&c](const std::string& host, const std::string& request) {
+        auto st = c.cached("SELECT id FROM leases WHERE host_id = ?1 AND request_id = ?2");
+        st.bind(1, host).bind(2, request);
+        return st.step() ? st.text(0) : std::string("none");
+    };
+    CHECK(lease_of("h_1", "rq_A") == "l_1");
+    CHECK(lease_of("h_2", "rq_A") == "l_2");
+    CHECK(lease_of("h_1", "rq_B") == "l_3");
+    CHECK(lease_of("h_2", "rq_B") == "none");
+    CHECK_THROWS_AS(add_lease("l_4", "h_1", "rq_A"), StoreError);  // still unique per host
+    CHECK(integrity_of(c) == "ok");
 }
