@@ -163,6 +163,19 @@ private:
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(server_->limits.max_header_bytes));
         parser_->body_limit(server_->limits.max_body_bytes);
+        // The idle read has usually brought the whole request: parse it here
+        // rather than through another asynchronous read (its timer and a trip
+        // through the context's queue). What is incomplete goes on below, the
+        // parser keeping what it has taken; a limit or syntax error is
+        // answered as the asynchronous read would have answered it.
+        if (buffer_.size() > 0) {
+            parser_->eager(true);
+            beast::error_code ec;
+            const std::size_t used = parser_->put(buffer_.data(), ec);
+            buffer_.consume(used);
+            if (!ec && parser_->is_done()) return on_read({}, used);
+            if (ec && ec != bhttp::error::need_more) return on_read(ec, 0);
+        }
         beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
         bhttp::async_read(stream_, buffer_, *parser_,
                           beast::bind_front_handler(&Session::on_read, shared_from_this()));

@@ -1,6 +1,7 @@
 // The HTTPS server over a real TLS socket on 127.0.0.1: how a session answers
-// when a handler throws, and that replies built later run off the caller's
-// thread (the store writer's, in the server).
+// when a handler throws, that replies built later run off the caller's
+// thread (the store writer's, in the server), and how requests are read
+// whether they come in pieces or several in one write.
 #include "http/server.hpp"
 
 #include <atomic>
@@ -70,6 +71,9 @@ struct ServerFixture {
         });
         router->add_sync(bhttp::verb::get, "/v1/fine", public_route,
                          [](RequestContext&) { return json_response(bhttp::status::ok, {{"fine", true}}); });
+        router->add_sync(bhttp::verb::post, "/v1/echo", public_route, [](RequestContext& ctx) {
+            return json_response(bhttp::status::ok, {{"body", ctx.request.body()}});
+        });
 
         const auto cert = crypto::make_self_signed_certificate("127.0.0.1", {"localhost"}, {"127.0.0.1"}, 2);
         REQUIRE(app::write_file_atomically(dir.path() / "tls.crt", cert.cert_pem, 0644).has_value());
@@ -116,6 +120,20 @@ struct ServerFixture {
             bhttp::read(stream, buf, res);
             return res;
         }
+
+        // Bytes as the client wrote them, in one TLS record.
+        void send_raw(std::string_view bytes) {
+            beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+            asio::write(stream, asio::buffer(bytes.data(), bytes.size()));
+        }
+
+        // The next answer on the connection; `buf` keeps what follows it.
+        bhttp::response<bhttp::string_body> read_answer(beast::flat_buffer& buf) {
+            beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+            bhttp::response<bhttp::string_body> res;
+            bhttp::read(stream, buf, res);
+            return res;
+        }
     };
 };
 
@@ -156,6 +174,88 @@ TEST_CASE_FIXTURE(ServerFixture,
             CHECK(nlohmann::json::parse(res.body()).at("ok") == true);
             CHECK(builder_thread.load() == io_threads[i].get_id());
             CHECK(builder_thread.load() != replier_thread);
+        }
+    }
+}
+
+TEST_CASE_FIXTURE(ServerFixture, "a request that arrives in pieces is answered once it is whole") {
+    Client c(endpoint);
+    const std::string body = R"({"a":"piece by piece"})";
+    const std::string request = "POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                "Content-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body;
+    // Cut inside the request line, inside the header, at the header's end and inside the body.
+    const std::vector<std::size_t> cuts{5, 40, request.size() - body.size(), request.size() - 4};
+    std::size_t from = 0;
+    for (const std::size_t cut : cuts) {
+        c.send_raw(std::string_view(request).substr(from, cut - from));
+        from = cut;
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));  // each piece its own read
+    }
+    c.send_raw(std::string_view(request).substr(from));
+    beast::flat_buffer buf;
+    const auto res = c.read_answer(buf);
+    CHECK(res.result_int() == 200);
+    CHECK(nlohmann::json::parse(res.body()).at("body") == body);
+    // The connection goes on with whole requests.
+    CHECK(c.get("/v1/fine").result_int() == 200);
+}
+
+TEST_CASE_FIXTURE(ServerFixture, "requests written together are each answered, in order, on one connection") {
+    Client c(endpoint);
+    auto post = [](const std::string& body) {
+        return "POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body;
+    };
+    const std::string fine = "GET /v1/fine HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    // Three requests in one write, then the first part of a fourth: its rest
+    // follows later, after the bytes of the others have been taken apart.
+    const std::string fourth = post("fourth");
+    c.send_raw(post("first") + fine + post("third") + fourth.substr(0, fourth.size() - 3));
+    beast::flat_buffer buf;
+    const auto first = c.read_answer(buf);
+    const auto second = c.read_answer(buf);
+    const auto third = c.read_answer(buf);
+    CHECK(first.result_int() == 200);
+    CHECK(nlohmann::json::parse(first.body()).at("body") == "first");
+    CHECK(second.result_int() == 200);
+    CHECK(nlohmann::json::parse(second.body()).at("fine") == true);
+    CHECK(third.result_int() == 200);
+    CHECK(nlohmann::json::parse(third.body()).at("body") == "third");
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    c.send_raw(fourth.substr(fourth.size() - 3));
+    const auto last = c.read_answer(buf);
+    CHECK(last.result_int() == 200);
+    CHECK(nlohmann::json::parse(last.body()).at("body") == "fourth");
+}
+
+TEST_CASE_FIXTURE(ServerFixture, "a request refused from its first bytes gets the same answer as one read in pieces") {
+    for (const bool in_pieces : {false, true}) {
+        CAPTURE(in_pieces);
+        auto send = [in_pieces](Client& c, const std::string& bytes) {
+            if (!in_pieces) return c.send_raw(bytes);
+            c.send_raw(bytes.substr(0, 10));
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            c.send_raw(bytes.substr(10));
+        };
+        {
+            // A body announced past the limit: refused before any of it is read.
+            Client c(endpoint);
+            send(c, "POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
+                        std::to_string(ServerLimits{}.max_body_bytes + 1) + "\r\n\r\n{}");
+            beast::flat_buffer buf;
+            const auto res = c.read_answer(buf);
+            CHECK(res.result_int() == 413);
+            CHECK(error_code_of(res) == "payload_too_large");
+        }
+        {
+            // A header line without a colon.
+            Client c(endpoint);
+            send(c, "GET /v1/fine HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n");
+            beast::flat_buffer buf;
+            const auto res = c.read_answer(buf);
+            CHECK(res.result_int() == 400);
+            CHECK(error_code_of(res) == "invalid_request");
         }
     }
 }
