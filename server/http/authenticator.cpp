@@ -24,18 +24,28 @@ Result<Principal> Authenticator::authenticate(std::string_view authorization) {
     const std::string_view presented = authorization.substr(kScheme.size());
     const auto id = access_token_id(presented);
     if (!id) return fail(ErrorCode::unauthorized, "malformed bearer token");
-    auto cred = lookup(*id);
-    if (!cred) return std::unexpected(cred.error());
+    auto seen = lookup(*id, presented);
+    if (!seen) return std::unexpected(seen.error());
     // Unknown and revoked tokens get the same answer as a wrong secret.
-    if (!*cred || !(*cred)->usable || !access_token_matches(presented, (*cred)->hash)) {
-        return fail(ErrorCode::unauthorized, "unknown or revoked bearer token");
-    }
-    const Credential& c = **cred;
-    note_use(*id);
-    return Principal{*id, c.role, c.host_id, c.host_region};
+    if (!*seen || !(*seen)->principal) return fail(ErrorCode::unauthorized, "unknown or revoked bearer token");
+    if ((*seen)->note) note_use(*id);
+    return std::move(*(*seen)->principal);
 }
 
-Result<std::optional<Authenticator::Credential>> Authenticator::lookup(const std::string& id) {
+Authenticator::Check Authenticator::check(Credential& c, const std::string& id, std::string_view presented) const {
+    if (!c.usable || !access_token_matches(presented, c.hash)) return {};
+    Check out{Principal{id, c.role, c.host_id, c.host_region}, false};
+    if (clock_) {
+        const std::int64_t now = clock_->now_s();
+        if (c.noted_s == kNeverNoted || now - c.noted_s >= kNoteEverySeconds) {
+            c.noted_s = now;
+            out.note = true;
+        }
+    }
+    return out;
+}
+
+Result<std::optional<Authenticator::Check>> Authenticator::lookup(const std::string& id, std::string_view presented) {
     Shard& shard = shards_[std::hash<std::string>{}(id) % kShards];
     // Read before the store: a revocation committed after this read moves
     // the epoch, so what is cached below is then never used.
@@ -45,7 +55,7 @@ Result<std::optional<Authenticator::Credential>> Authenticator::lookup(const std
         auto it = shard.entries.find(id);
         if (it != shard.entries.end() && it->second.epoch == epoch) {
             hits_.fetch_add(1, std::memory_order_relaxed);
-            return std::optional<Credential>(it->second);
+            return std::optional<Check>(check(it->second, id, presented));
         }
     }
     misses_.fetch_add(1, std::memory_order_relaxed);
@@ -59,7 +69,7 @@ Result<std::optional<Authenticator::Credential>> Authenticator::lookup(const std
         return f;
     });
     if (!found) return std::unexpected(found.error());
-    if (!found->token) return std::optional<Credential>();  // unknown ids are not cached
+    if (!found->token) return std::optional<Check>();  // unknown ids are not cached
     const auto& token = *found->token;
     Credential c{token.hash, token.role, !token.revoked_at, {}, {}, epoch};
     if (token.role == Role::host) c.usable = c.usable && found->host && !found->host->removed_at;
@@ -67,25 +77,22 @@ Result<std::optional<Authenticator::Credential>> Authenticator::lookup(const std
         c.host_id = found->host->id;
         c.host_region = found->host->region;
     }
-    {
-        std::lock_guard lock(shard.mutex);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.entries.find(id);
+    if (it != shard.entries.end()) {
+        // A stale entry replaced: its token's use was noted at the same time
+        // whatever else changed (a revocation elsewhere is no reason to write again).
+        c.noted_s = it->second.noted_s;
+        it->second = std::move(c);
+    } else {
         if (shard.entries.size() >= kMaxEntriesPerShard) shard.entries.clear();  // bounded; refills on use
-        shard.entries.insert_or_assign(id, c);
+        it = shard.entries.emplace(id, std::move(c)).first;
     }
-    return std::optional<Credential>(std::move(c));
+    return std::optional<Check>(check(it->second, id, presented));
 }
 
-void Authenticator::note_use(const std::string& token_id) {
-    if (!clock_) return;
-    constexpr std::int64_t kEverySeconds = 60;
+void Authenticator::note_use(const std::string& token_id) const {
     const std::int64_t now = clock_->now_s();
-    {
-        std::lock_guard lock(used_mutex_);
-        auto [it, fresh] = last_noted_s_.try_emplace(token_id, now);
-        if (!fresh && now - it->second < kEverySeconds) return;
-        it->second = now;
-        if (last_noted_s_.size() > 100'000) last_noted_s_.clear();  // bounded; worst case a few extra writes
-    }
     store_.submit(
         [token_id, now](store::Connection& c) -> Result<void> {
             store::note_token_used(c, token_id, now);

@@ -37,7 +37,8 @@ struct Principal {
 class Authenticator {
 public:
     // With a clock, successful use is recorded in tokens.last_used_at, at most
-    // once a minute per token (a write per request would cost an fsync each).
+    // once a minute per token (a write per request would cost an fsync each);
+    // when it was last written is kept in the token's cache entry.
     explicit Authenticator(store::Store& store, const Clock* clock = nullptr) : store_(store), clock_(clock) {}
     // `authorization` is the raw header value (empty when absent). Errors are
     // `unauthorized` with a message that never echoes the token.
@@ -60,6 +61,15 @@ private:
         std::string host_id;
         std::string host_region;
         std::uint64_t epoch = 0;
+        std::int64_t noted_s = kNeverNoted;  // when last_used_at was last written for it
+    };
+    static constexpr std::int64_t kNeverNoted = INT64_MIN;
+    static constexpr std::int64_t kNoteEverySeconds = 60;
+    // What one presentation of a token comes to: who it is (nullopt: revoked,
+    // or the wrong secret), and whether its use is to be written now.
+    struct Check {
+        std::optional<Principal> principal;
+        bool note = false;
     };
     struct Shard {
         std::mutex mutex;
@@ -68,15 +78,16 @@ private:
     static constexpr std::size_t kShards = 16;
     static constexpr std::size_t kMaxEntriesPerShard = 8192;
 
-    [[nodiscard]] Result<std::optional<Credential>> lookup(const std::string& id);
-    void note_use(const std::string& token_id);
+    // nullopt: no such token (not cached).
+    [[nodiscard]] Result<std::optional<Check>> lookup(const std::string& id, std::string_view presented);
+    // Under the shard's lock: the secret against the entry, and the use noted in it.
+    [[nodiscard]] Check check(Credential& c, const std::string& id, std::string_view presented) const;
+    void note_use(const std::string& token_id) const;
 
     store::Store& store_;
     const Clock* clock_;
     std::array<Shard, kShards> shards_;
     std::atomic<std::uint64_t> hits_{0}, misses_{0};
-    std::mutex used_mutex_;
-    std::unordered_map<std::string, std::int64_t> last_noted_s_;
 };
 
 }  // namespace entitle::http

@@ -56,6 +56,16 @@ struct AuthFixture {
         REQUIRE(r.has_value());
     }
     Result<Principal> as(const MintedToken& t) { return auth->authenticate("Bearer " + t.secret); }
+    // tokens.last_used_at once every write queued before has committed (the
+    // writer runs units in the order they were submitted).
+    std::optional<std::int64_t> last_used(const MintedToken& t) {
+        write([](store::Connection&) {});
+        const auto used = store->read([&](store::Connection& c) -> Result<std::optional<std::int64_t>> {
+            return store::find_token(c, t.id)->last_used_at;
+        });
+        REQUIRE(used.has_value());
+        return *used;
+    }
 };
 
 }  // namespace
@@ -138,4 +148,36 @@ TEST_CASE_FIXTURE(AuthFixture, "a revocation rolled back with its unit does not 
     });
     CHECK_FALSE(r.has_value());
     CHECK(as(t).has_value());
+}
+
+TEST_CASE_FIXTURE(AuthFixture, "a token's use is written at most once a minute, also across a credentials change") {
+    const auto t = add_token(Role::admin);
+    const auto other = add_token(Role::admin);
+    const std::int64_t t0 = clock.now_s();
+    REQUIRE(as(t).has_value());
+    CHECK(last_used(t) == std::optional<std::int64_t>(t0));
+
+    clock.advance_ms(30'000);
+    REQUIRE(as(t).has_value());
+    CHECK(last_used(t) == std::optional<std::int64_t>(t0));  // within the minute: not written again
+
+    // Another token's revocation moves the epoch: the entry is read again
+    // from the store, and keeps when its use was last written.
+    write([&](store::Connection& c) { (void)store::revoke_token(c, other.id, t0 + 31); });
+    clock.advance_ms(10'000);
+    const auto misses = auth->cache_stats().misses;
+    REQUIRE(as(t).has_value());
+    CHECK(auth->cache_stats().misses == misses + 1);
+    CHECK(last_used(t) == std::optional<std::int64_t>(t0));
+
+    clock.advance_ms(21'000);  // a minute after the first write
+    REQUIRE(as(t).has_value());
+    CHECK(last_used(t) == std::optional<std::int64_t>(t0 + 61));
+
+    // A refused presentation is never written.
+    clock.advance_ms(120'000);
+    std::string forged = t.secret;
+    forged.back() = forged.back() == 'A' ? 'B' : 'A';
+    REQUIRE_FALSE(auth->authenticate("Bearer " + forged).has_value());
+    CHECK(last_used(t) == std::optional<std::int64_t>(t0 + 61));
 }
