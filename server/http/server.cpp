@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
 #include <list>
@@ -38,7 +39,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           limits(limits),
           log_requests(log_requests),
           acceptor(asio::make_strand(io.main())),
-          drain_timer(acceptor.get_executor()) {
+          drain_timer(acceptor.get_executor()),
+          sweep_timer(acceptor.get_executor()) {
         io.hold();  // every context runs until the drain is over, connections or not
     }
 
@@ -49,6 +51,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::shared_ptr<ssl::context> current_tls();
     void shutdown();
     void finish_drain();
+    // Every kSweepInterval (or a quarter of the shortest timeout, if less):
+    // closes the connections past their deadline (Session::expires_after).
+    void schedule_sweep();
+    void sweep();
 
     IoPool& io;
     std::shared_ptr<ssl::context> tls;
@@ -58,6 +64,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     bool log_requests;
     tcp::acceptor acceptor;
     asio::steady_timer drain_timer;  // on the acceptor's strand, like all shutdown steps
+    asio::steady_timer sweep_timer;  // likewise
+    bool sweeping = true;            // on the acceptor's strand: false once drained
 
     std::mutex sessions_mutex;
     std::list<std::weak_ptr<Session>> sessions;
@@ -120,19 +128,48 @@ public:
         if (state_ == State::idle) {
             // Waiting for a next request that will never be served: drop it.
             beast::error_code ignored;  // closing anyway; errors do not matter
-            beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-            beast::get_lowest_layer(stream_).cancel();
+            stream_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+            stream_.next_layer().cancel(ignored);
         }
     }
 
     asio::any_io_executor executor() { return stream_.get_executor(); }
 
+    // The connection's deadline in steady-clock nanoseconds (kNoDeadline:
+    // none), read by the server's sweep from another thread.
+    static constexpr std::int64_t kNoDeadline = INT64_MAX;
+    [[nodiscard]] bool past_deadline(std::int64_t now_ns) const {
+        return now_ns >= deadline_ns_.load(std::memory_order_relaxed);
+    }
+
+    // On the session's context, when the sweep found the deadline passed:
+    // closing the socket ends whatever waits on it (a read, a write, the
+    // TLS shutdown), each completing with an error, and the session with it.
+    void on_deadline() {
+        if (!past_deadline(steady_ns())) return;  // moved on since the sweep looked
+        beast::error_code ignored;  // the connection is being dropped
+        stream_.next_layer().close(ignored);
+    }
+
+    static std::int64_t steady_ns() {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+    }
+
 private:
     enum class State { handshake, idle, reading, handling, writing, closing };
 
+    // One deadline per connection instead of a timer per socket operation:
+    // setting it is a store, and the server's sweep (kSweepInterval) closes
+    // connections past it, so a limit is enforced up to one interval late.
+    void expires_after(Clock::duration d) {
+        deadline_ns_.store(steady_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(),
+                           std::memory_order_relaxed);
+    }
+    void expires_never() { deadline_ns_.store(kNoDeadline, std::memory_order_relaxed); }
+
     void on_run() {
-        beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ignored_ec_);
-        beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
+        stream_.next_layer().set_option(tcp::no_delay(true), ignored_ec_);
+        expires_after(server_->limits.read_timeout);
         stream_.async_handshake(ssl::stream_base::server,
                                 beast::bind_front_handler(&Session::on_handshake, shared_from_this()));
     }
@@ -149,7 +186,7 @@ private:
         if (closing_) return close();
         state_ = State::idle;
         if (buffer_.size() > 0) return read_request();  // pipelined bytes already here
-        beast::get_lowest_layer(stream_).expires_after(server_->limits.idle_timeout);
+        expires_after(server_->limits.idle_timeout);
         stream_.async_read_some(buffer_.prepare(4096),
                                 [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                                     self->buffer_.commit(n);
@@ -176,7 +213,7 @@ private:
             if (!ec && parser_->is_done()) return on_read({}, used);
             if (ec && ec != bhttp::error::need_more) return on_read(ec, 0);
         }
-        beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
+        expires_after(server_->limits.read_timeout);
         bhttp::async_read(stream_, buffer_, *parser_,
                           beast::bind_front_handler(&Session::on_read, shared_from_this()));
     }
@@ -193,7 +230,6 @@ private:
                 {ErrorCode::payload_too_large,
                  fmt::format("request header exceeds {} bytes", server_->limits.max_header_bytes)});
         }
-        if (ec == beast::error::timeout) return fail(ec, "read");
         if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category()) {
             return answer_error_and_close(
                 {ErrorCode::invalid_request, fmt::format("malformed HTTP request: {}", ec.message())});
@@ -206,7 +242,7 @@ private:
         started_ = Clock::now();
         info_ = DispatchInfo{};
         info_.remote = remote_;
-        beast::get_lowest_layer(stream_).expires_never();  // the handler may wait on the store
+        expires_never();  // the handler may wait on the store
         // One answer per request, whatever happens: a handler that throws (a
         // bug) answers 500 `internal` instead of ending the process, and a
         // reply that arrives after that answer is dropped.
@@ -280,7 +316,7 @@ private:
     }
 
     void write_file_piece() {
-        beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
+        expires_after(server_->limits.read_timeout);
         bhttp::async_write_some(
             stream_, *file_serializer_,
             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -316,7 +352,7 @@ private:
         }
         res.keep_alive(keep);
         keep_ = keep;
-        beast::get_lowest_layer(stream_).expires_after(server_->limits.read_timeout);
+        expires_after(server_->limits.read_timeout);
     }
 
     // The bearer token has done its work once the answer exists: wipe it from
@@ -343,7 +379,7 @@ private:
     // reset, and the client would lose our answer.
     static constexpr std::size_t kLingerBytes = 1 << 20;
     void discard_then_close(std::size_t budget) {
-        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+        expires_after(std::chrono::seconds(2));
         buffer_.consume(buffer_.size());
         stream_.async_read_some(
             buffer_.prepare(16384),
@@ -357,7 +393,7 @@ private:
     void close() {
         if (state_ == State::closing) return;
         state_ = State::closing;
-        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+        expires_after(std::chrono::seconds(2));
         stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
             // The peer may already be gone; the socket closes with the session either way.
         });
@@ -366,7 +402,7 @@ private:
     void fail(beast::error_code ec, const char* what) {
         // Timeouts, resets and truncated TLS streams are ordinary ends of
         // connections from clients that went away; they are not logged as errors.
-        if (ec != asio::error::operation_aborted && ec != beast::error::timeout &&
+        if (ec != asio::error::operation_aborted && ec != asio::error::bad_descriptor &&
             ec != asio::error::eof && ec != ssl::error::stream_truncated &&
             ec != asio::error::connection_reset) {
             spdlog::debug("connection remote={} stage={} error=\"{}\"", remote_, what, ec.message());
@@ -374,7 +410,7 @@ private:
     }
 
     std::shared_ptr<ssl::context> tls_;  // kept alive for this connection across a reload
-    beast::ssl_stream<beast::tcp_stream> stream_;
+    beast::ssl_stream<tcp::socket> stream_;
     std::shared_ptr<Server::Impl> server_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -388,6 +424,7 @@ private:
     Clock::time_point started_{};
     std::string remote_;
     beast::error_code ignored_ec_;  // no_delay may fail on a socket the peer already reset
+    std::atomic<std::int64_t> deadline_ns_{kNoDeadline};
     State state_ = State::handshake;
     bool closing_ = false;
     bool linger_ = false;  // drain unread input before closing
@@ -493,7 +530,40 @@ void Server::Impl::finish_drain() {
         if (!draining || active != 0) return;
     }
     drain_timer.cancel();
+    sweeping = false;
+    sweep_timer.cancel();
     io.release();
+}
+
+constexpr std::chrono::milliseconds kSweepInterval{250};
+
+void Server::Impl::schedule_sweep() {
+    if (!sweeping) return;
+    const auto shortest = std::min(limits.read_timeout, limits.idle_timeout);
+    sweep_timer.expires_after(std::clamp(shortest / 4, std::chrono::milliseconds(10), kSweepInterval));
+    sweep_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec) return;  // cancelled: drained
+        self->sweep();
+        self->schedule_sweep();
+    });
+}
+
+// Only the deadlines are read here; each connection found past its own is
+// closed on its context, which checks the deadline again first. The
+// sessions are held outside the lock: a reference taken here may be the
+// last one, and a session's destructor takes the lock itself.
+void Server::Impl::sweep() {
+    std::vector<std::shared_ptr<Session>> open;
+    {
+        std::lock_guard lock(sessions_mutex);
+        open.reserve(active);
+        for (auto& w : sessions)
+            if (auto s = w.lock()) open.push_back(std::move(s));
+    }
+    const std::int64_t now = Session::steady_ns();
+    for (auto& s : open) {
+        if (s->past_deadline(now)) asio::post(s->executor(), [s] { s->on_deadline(); });
+    }
 }
 
 Server::Server(IoPool& io, std::shared_ptr<ssl::context> tls, Router& router,
@@ -523,7 +593,10 @@ Result<tcp::endpoint> Server::listen(const std::string& host, unsigned short por
 }
 
 void Server::start() {
-    asio::dispatch(impl_->acceptor.get_executor(), [impl = impl_] { impl->do_accept(); });
+    asio::dispatch(impl_->acceptor.get_executor(), [impl = impl_] {
+        impl->do_accept();
+        impl->schedule_sweep();
+    });
 }
 
 void Server::begin_shutdown() { impl_->shutdown(); }

@@ -47,7 +47,7 @@ struct ServerFixture {
     std::atomic<std::thread::id> builder_thread{};
     std::thread::id replier_thread{};
 
-    ServerFixture() {
+    explicit ServerFixture(ServerLimits limits = {}) {
         auto s = store::Store::create((dir.path() / "entitle.db").string());
         REQUIRE(s.has_value());
         store = std::move(*s);
@@ -80,7 +80,7 @@ struct ServerFixture {
         REQUIRE(app::write_file_atomically(dir.path() / "tls.key", cert.key_pem, 0600).has_value());
         auto tls = make_server_tls_context((dir.path() / "tls.crt").string(), (dir.path() / "tls.key").string());
         REQUIRE(tls.has_value());
-        server = std::make_unique<Server>(io, *tls, *router, metrics, ServerLimits{}, false);
+        server = std::make_unique<Server>(io, *tls, *router, metrics, limits, false);
         auto ep = server->listen("127.0.0.1", 0);
         REQUIRE(ep.has_value());
         endpoint = *ep;
@@ -258,4 +258,58 @@ TEST_CASE_FIXTURE(ServerFixture, "a request refused from its first bytes gets th
             CHECK(error_code_of(res) == "invalid_request");
         }
     }
+}
+
+namespace {
+struct ShortTimeouts : ServerFixture {
+    ShortTimeouts() : ServerFixture(limits()) {}
+    static ServerLimits limits() {
+        ServerLimits l;
+        l.read_timeout = std::chrono::milliseconds(400);
+        l.idle_timeout = std::chrono::milliseconds(800);
+        return l;
+    }
+};
+
+// Seconds until the server ends the connection (a read that fails: the
+// close, or the TLS stream cut), waited for at most `bound`.
+double seconds_until_dropped(ServerFixture::Client& c, std::chrono::seconds bound) {
+    const auto t0 = std::chrono::steady_clock::now();
+    // Asynchronous, so that the bound holds (the stream's expiry applies to
+    // asynchronous operations only).
+    beast::get_lowest_layer(c.stream).expires_after(bound);
+    char byte = 0;
+    std::optional<beast::error_code> ended;
+    c.stream.async_read_some(asio::buffer(&byte, 1), [&ended](beast::error_code ec, std::size_t) { ended = ec; });
+    c.ioc.restart();
+    c.ioc.run();
+    REQUIRE(ended.has_value());
+    CHECK(*ended);                                 // no answer was due: the read ends only with the connection
+    CHECK(*ended != beast::error::timeout);  // the server dropped it before the client gave up
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+TEST_CASE_FIXTURE(ShortTimeouts, "a request not sent whole within the read timeout loses its connection") {
+    Client c(endpoint);
+    c.send_raw("POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nabc");
+    const double waited = seconds_until_dropped(c, std::chrono::seconds(20));
+    CHECK(waited >= 0.3);  // not before its time (the timeout is 0.4 s)
+    CHECK(waited < 5.0);
+}
+
+TEST_CASE_FIXTURE(ShortTimeouts, "an idle keep-alive connection is closed after the idle timeout, a busy one is not") {
+    Client busy(endpoint);
+    Client idle(endpoint);
+    CHECK(idle.get("/v1/fine").result_int() == 200);
+    const auto t0 = std::chrono::steady_clock::now();
+    // Requests every 100 ms for 2 s: each starts the idle wait over.
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+        REQUIRE(busy.get("/v1/fine").result_int() == 200);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    // By now the idle one has been closed (0.8 s), and the busy one still serves.
+    const double waited = seconds_until_dropped(idle, std::chrono::seconds(20));
+    CHECK(waited < 1.0);  // it was already gone
+    CHECK(busy.get("/v1/fine").result_int() == 200);
 }
