@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <ctime>
+#include <unistd.h>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -431,15 +432,29 @@ private:
 };
 
 void Server::Impl::do_accept() {
-    // The connection's whole life runs on the context it is accepted onto.
-    // No strand: one thread runs each context (IoPool), so its handlers
-    // already run one at a time.
-    acceptor.async_accept(io.next().get_executor(),
-                          beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
+    // Accepted onto the acceptor's own context (0), then handed to the next
+    // context of the pool (on_accept). A pending accept holds the socket it
+    // will fill in; made for another context, it would outlive that
+    // context's services when the pool goes down last to first (IoPool).
+    acceptor.async_accept(beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
 }
 
-void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
+void Server::Impl::on_accept(beast::error_code ec, tcp::socket accepted) {
     if (ec == asio::error::operation_aborted) return;  // acceptor closed for shutdown
+    // The connection's whole life runs on the context it is handed to. No
+    // strand: one thread runs each context (IoPool), so its handlers already
+    // run one at a time.
+    tcp::socket socket(io.next());
+    if (!ec) {
+        const auto protocol = accepted.local_endpoint(ec).protocol();
+        if (!ec) {
+            const auto fd = accepted.release(ec);
+            if (!ec) {
+                socket.assign(protocol, fd, ec);
+                if (ec) ::close(fd);  // ours alone once released
+            }
+        }
+    }
     if (ec) {
         // e.g. EMFILE: keep accepting; the limit below protects us normally.
         spdlog::warn("accept failed: {}", ec.message());
