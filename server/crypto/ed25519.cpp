@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -125,8 +126,8 @@ bool Ed25519PublicKey::verify(std::string_view message, std::string_view signatu
 
 // ---- Ed25519PrivateKey ------------------------------------------------------
 
-void Ed25519PrivateKey::WipeDeleter::operator()(std::array<unsigned char, 64>* secret) const noexcept {
-    OPENSSL_cleanse(secret->data(), secret->size());
+void Ed25519PrivateKey::WipeDeleter::operator()(Secret* secret) const noexcept {
+    OPENSSL_cleanse(secret, sizeof(Secret));
     delete secret;
 }
 
@@ -139,11 +140,30 @@ Ed25519PrivateKey::Ed25519PrivateKey(PkeyPtr k) : key_(std::move(k)) {
         OPENSSL_cleanse(seed.data(), seed.size());
         throw std::runtime_error("OpenSSL could not export the Ed25519 private key");
     }
-    signing_key_.reset(new std::array<unsigned char, 64>{});
+    signing_key_.reset(new Secret{});
     std::array<unsigned char, 32> pk{};
-    const int rc = crypto_sign_seed_keypair(pk.data(), signing_key_->data(), seed.data());
+    const int rc = crypto_sign_seed_keypair(pk.data(), signing_key_->sodium.data(), seed.data());
+    // The expanded key of RFC 8032 5.1.5: the scalar from the first half of
+    // SHA-512(seed) (clamped, then reduced: a signature only needs it mod L),
+    // the prefix from the second.
+    std::array<unsigned char, 64> h{};
+    crypto_hash_sha512(h.data(), seed.data(), seed.size());
     OPENSSL_cleanse(seed.data(), seed.size());
+    h[0] &= 248;
+    h[31] &= 127;
+    h[31] |= 64;
+    std::array<unsigned char, 64> wide{};
+    std::copy_n(h.begin(), 32, wide.begin());
+    crypto_core_ed25519_scalar_reduce(signing_key_->scalar.data(), wide.data());
+    std::copy_n(h.begin() + 32, 32, signing_key_->prefix.begin());
+    OPENSSL_cleanse(h.data(), h.size());
+    OPENSSL_cleanse(wide.data(), wide.size());
     if (rc != 0) throw std::runtime_error("libsodium could not derive the Ed25519 signing key");
+}
+
+const Ed25519PrivateKey::Secret& Ed25519PrivateKey::secret() const {
+    if (!signing_key_) throw std::logic_error("use of a moved-from Ed25519 key");
+    return *signing_key_;
 }
 
 Ed25519PrivateKey Ed25519PrivateKey::generate() {
@@ -187,15 +207,85 @@ Ed25519PublicKey Ed25519PrivateKey::public_key() const {
 }
 
 std::string Ed25519PrivateKey::sign(std::string_view message) const {
-    if (!signing_key_) throw std::logic_error("use of a moved-from Ed25519 key");
+    const Secret& key = secret();
     std::string sig(kSignatureSize, '\0');
     unsigned long long len = 0;
     if (crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), &len,
                              reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-                             signing_key_->data()) != 0 ||
+                             key.sodium.data()) != 0 ||
         len != kSignatureSize) {
         throw std::runtime_error("libsodium could not make an Ed25519 signature");
     }
+    return sig;
+}
+
+std::array<unsigned char, 32> Ed25519PrivateKey::nonce_scalar(const NonceSeed& seed, std::string_view context) const {
+    // A label of its own, so that this hash never equals one RFC 8032's
+    // nonce takes (SHA-512 of the prefix and a message).
+    static constexpr std::string_view kDomain = "entitle ed25519 nonce v1";
+    const Secret& key = secret();
+    crypto_hash_sha512_state st;
+    crypto_hash_sha512_init(&st);
+    crypto_hash_sha512_update(&st, reinterpret_cast<const unsigned char*>(kDomain.data()), kDomain.size());
+    crypto_hash_sha512_update(&st, key.prefix.data(), key.prefix.size());
+    // The context's length first: no two (context, seed) pairs hash alike.
+    const auto length = static_cast<std::uint64_t>(context.size());
+    std::array<unsigned char, 8> length_bytes{};
+    for (std::size_t i = 0; i < length_bytes.size(); ++i) {
+        length_bytes[i] = static_cast<unsigned char>(length >> (8 * i));
+    }
+    crypto_hash_sha512_update(&st, length_bytes.data(), length_bytes.size());
+    crypto_hash_sha512_update(&st, reinterpret_cast<const unsigned char*>(context.data()), context.size());
+    crypto_hash_sha512_update(&st, seed.data(), seed.size());
+    std::array<unsigned char, 64> h{};
+    crypto_hash_sha512_final(&st, h.data());
+    std::array<unsigned char, 32> r{};
+    crypto_core_ed25519_scalar_reduce(r.data(), h.data());
+    OPENSSL_cleanse(h.data(), h.size());
+    OPENSSL_cleanse(&st, sizeof st);
+    return r;
+}
+
+Ed25519Nonce Ed25519PrivateKey::nonce_of(const NonceSeed& seed, std::string_view context) const {
+    Ed25519Nonce n;
+    n.seed = seed;
+    std::array<unsigned char, 32> r = nonce_scalar(seed, context);
+    // Fails only for r = 0, which no hash output reduces to in practice.
+    const int rc = crypto_scalarmult_ed25519_base_noclamp(n.point.data(), r.data());
+    OPENSSL_cleanse(r.data(), r.size());
+    if (rc != 0) throw std::runtime_error("libsodium could not make an Ed25519 nonce");
+    return n;
+}
+
+Ed25519Nonce Ed25519PrivateKey::make_nonce(std::string_view context) const {
+    NonceSeed seed{};
+    randombytes_buf(seed.data(), seed.size());
+    return nonce_of(seed, context);
+}
+
+std::string Ed25519PrivateKey::sign(std::string_view message, const Ed25519Nonce& nonce,
+                                    std::string_view context) const {
+    const Secret& key = secret();
+    // RFC 8032 5.1.6 from step 3 on, with the nonce's r and R: k = SHA-512(R,
+    // A, M) mod L, S = r + k * a mod L, the signature R || S.
+    std::array<unsigned char, 64> h{};
+    crypto_hash_sha512_state st;
+    crypto_hash_sha512_init(&st);
+    crypto_hash_sha512_update(&st, nonce.point.data(), nonce.point.size());
+    crypto_hash_sha512_update(&st, key.sodium.data() + 32, 32);  // the public key A
+    crypto_hash_sha512_update(&st, reinterpret_cast<const unsigned char*>(message.data()), message.size());
+    crypto_hash_sha512_final(&st, h.data());
+    std::array<unsigned char, 32> k{};
+    crypto_core_ed25519_scalar_reduce(k.data(), h.data());
+    std::array<unsigned char, 32> r = nonce_scalar(nonce.seed, context);
+    std::array<unsigned char, 32> s{};
+    crypto_core_ed25519_scalar_mul(s.data(), k.data(), key.scalar.data());
+    crypto_core_ed25519_scalar_add(s.data(), s.data(), r.data());
+    OPENSSL_cleanse(r.data(), r.size());
+    std::string sig(kSignatureSize, '\0');
+    std::copy(nonce.point.begin(), nonce.point.end(), sig.begin());
+    std::copy(s.begin(), s.end(), sig.begin() + 32);
+    OPENSSL_cleanse(s.data(), s.size());
     return sig;
 }
 

@@ -118,13 +118,14 @@ std::string jws_sign(const nlohmann::json& header, std::string_view payload,
     return jws_sign_encoded(base64url_encode(header.dump()), payload, key);
 }
 
-std::string jws_sign_encoded(std::string_view header_b64, std::string_view payload, const Ed25519PrivateKey& key) {
+std::string jws_sign_encoded(std::string_view header_b64, std::string_view payload, const Ed25519PrivateKey& key,
+                             const Ed25519Nonce* nonce, std::string_view nonce_context) {
     std::string compact;
     compact.reserve(header_b64.size() + 2 + (payload.size() + 2) / 3 * 4 + 86);
     compact.append(header_b64);
     compact.push_back('.');
     compact += base64url_encode(payload);
-    const std::string signature = key.sign(compact);
+    const std::string signature = nonce ? key.sign(compact, *nonce, nonce_context) : key.sign(compact);
     compact.push_back('.');
     compact += base64url_encode(signature);
     return compact;

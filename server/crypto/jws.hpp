@@ -17,9 +17,11 @@ namespace entitle::crypto {
                                    const Ed25519PrivateKey& key);
 // The same with the header already serialised and base64url-encoded (a
 // signer that uses one header for many tokens encodes it once); the caller
-// vouches that it says "alg":"EdDSA".
+// vouches that it says "alg":"EdDSA". With a `nonce`, the signature is made
+// with it under `nonce_context` (Ed25519PrivateKey::sign(message, nonce, context)).
 [[nodiscard]] std::string jws_sign_encoded(std::string_view header_b64, std::string_view payload,
-                                           const Ed25519PrivateKey& key);
+                                           const Ed25519PrivateKey& key, const Ed25519Nonce* nonce = nullptr,
+                                           std::string_view nonce_context = {});
 
 // A parsed, not yet verified, compact JWS.
 struct JwsParts {
