@@ -25,6 +25,7 @@
 #include "app/store_options.hpp"
 #include "crypto/ed25519.hpp"
 #include "crypto/jwk.hpp"
+#include "crypto/nonce_pool.hpp"
 #include "http/authenticator.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
@@ -203,7 +204,10 @@ Result<void> run_serve(const ServeOptions& options) {
     if (auto behind = clock_guard.paused_behind_ms(clock.now_ms())) {
         spdlog::warn("event=clock_rollback behind_ms={} grants=paused", *behind);
     }
-    http::register_system_routes(router, {**store, metrics, jwks});
+    // Lease token nonces made ahead of time, on a thread that runs only
+    // when a core would be idle (docs/decisions/0010).
+    crypto::NoncePool token_nonces(*lease_key, *server_id);
+    http::register_system_routes(router, {**store, metrics, jwks, &token_nonces});
     http::register_token_routes(router, **store, clock);
     http::register_license_routes(router, **store, issuers, clock);
     http::register_audit_routes(router, **store);
@@ -221,7 +225,7 @@ Result<void> run_serve(const ServeOptions& options) {
     const std::string url = fmt::format("https://{}:{}", host, endpoint->port());
     const std::string public_url = options.public_url.value_or(url);
     const http::LeaseSettings lease_settings{*lease_key, kid, *server_id, options.lease_seconds,
-                                             public_url, *host_ca, jwks, &clock_guard};
+                                             public_url, *host_ca, jwks, &clock_guard, &token_nonces};
     http::register_host_routes(router, **store, clock, lease_settings);
     http::register_lease_routes(router, **store, clock, lease_settings, metrics);
 

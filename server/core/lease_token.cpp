@@ -39,7 +39,8 @@ std::string lease_token_header(const std::string& kid) {
     return nlohmann::json{{"alg", "EdDSA"}, {"typ", kLeaseTyp}, {"kid", kid}}.dump();
 }
 
-std::string sign_lease_token(const LeaseClaims& c, const crypto::Ed25519PrivateKey& key, const std::string& kid) {
+std::string sign_lease_token(const LeaseClaims& c, const crypto::Ed25519PrivateKey& key, const std::string& kid,
+                             const crypto::Ed25519Nonce* nonce) {
     // One signing key signs every token of a thread for a long while: its
     // header is encoded once per thread and key.
     thread_local std::string cached_kid;
@@ -48,7 +49,9 @@ std::string sign_lease_token(const LeaseClaims& c, const crypto::Ed25519PrivateK
         cached_header_b64 = crypto::base64url_encode(lease_token_header(kid));
         cached_kid = kid;
     }
-    return crypto::jws_sign_encoded(cached_header_b64, lease_claims_json(c), key);
+    // The nonce's context is the issuer: the claims that can change for
+    // one lease are all columns of its row, whose changes write a new seed.
+    return crypto::jws_sign_encoded(cached_header_b64, lease_claims_json(c), key, nonce, c.iss);
 }
 
 }  // namespace entitle

@@ -27,9 +27,13 @@ struct LeaseClaims {
 [[nodiscard]] std::string lease_claims_json(const LeaseClaims& claims);
 [[nodiscard]] std::string lease_token_header(const std::string& kid);
 
-// Ed25519 is deterministic: the same claims and key give the same token, so
-// an idempotent retry gets back exactly the token it was first given.
+// The same claims, key and nonce seed always give the same token, so an
+// idempotent retry gets back exactly the token it was first given. `nonce`:
+// the nonce stored with the lease's state (store::LeaseRecord::token_nonce),
+// made under the context `claims.iss` (the server id: a crypto::NoncePool
+// for lease tokens is made with it); without one, RFC 8032's deterministic
+// signature.
 [[nodiscard]] std::string sign_lease_token(const LeaseClaims& claims, const crypto::Ed25519PrivateKey& key,
-                                           const std::string& kid);
+                                           const std::string& kid, const crypto::Ed25519Nonce* nonce = nullptr);
 
 }  // namespace entitle

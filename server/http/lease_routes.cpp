@@ -63,12 +63,32 @@ json lease_json(const store::LeaseRecord& l) {
             {"renewed_at", opt(l.renewed_at)}};
 }
 
+// A nonce for the token of a lease state about to be written: from the pool
+// when the server has one, none (RFC 8032's nonce) otherwise.
+std::optional<crypto::Ed25519Nonce> take_nonce(const LeaseSettings& s) {
+    if (s.nonces == nullptr) return std::nullopt;
+    return s.nonces->take();
+}
+
+std::optional<crypto::NonceSeed> seed_of(const std::optional<crypto::Ed25519Nonce>& n) {
+    if (!n) return std::nullopt;
+    return n->seed;
+}
+
 // The checkout/renew answer: {"lease_id","token","expires_at","renew_after","entitlement"}.
-std::string grant_json(const store::LeaseRecord& l, const LeaseSettings& s) {
+// `taken`: the nonce taken for the state just written; a lease whose stored
+// seed is another one (a retried checkout) has its nonce made again.
+std::string grant_json(const store::LeaseRecord& l, const LeaseSettings& s,
+                       const std::optional<crypto::Ed25519Nonce>& taken) {
     const std::int64_t iat = l.renewed_at.value_or(l.issued_at);
     const LeaseClaims claims{s.server_id, l.host_id, l.id, l.feature, l.entitlement_key(),
                              l.gpu_uuid,  l.vgpu_id, iat,  l.expires_at};
-    const std::string token = sign_lease_token(claims, s.signing_key, s.kid);
+    std::optional<crypto::Ed25519Nonce> nonce;
+    if (l.token_nonce) {
+        nonce = taken && taken->seed == *l.token_nonce ? *taken
+                                                       : s.signing_key.nonce_of(*l.token_nonce, s.server_id);
+    }
+    const std::string token = sign_lease_token(claims, s.signing_key, s.kid, nonce ? &*nonce : nullptr);
     // Written directly (members in the order nlohmann would keep them): every
     // checkout and renewal answers with it.
     std::string out;
@@ -213,17 +233,19 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                    st->host.region = ctx.principal->host_region;
                    // The request's fingerprint and the new lease's id are made
                    // here, on the I/O thread: the writer only runs the statements.
+                   // So is its token's nonce, ahead of time (crypto/nonce_pool.hpp).
                    const std::int64_t now_ms = clock.now_ms();
+                   const auto nonce = take_nonce(settings);
                    store.submit(
                        [st, &settings, actor = ctx.principal->token_id, now_ms,
-                        fingerprint = checkout_fingerprint(st->request),
-                        lease_id = store::new_lease_id(now_ms)](store::Connection& c) mutable -> Result<void> {
+                        fingerprint = checkout_fingerprint(st->request), lease_id = store::new_lease_id(now_ms),
+                        seed = seed_of(nonce)](store::Connection& c) mutable -> Result<void> {
                            st->outcome = store::checkout_lease(
                                c, {st->host, st->request, std::move(fingerprint), actor, now_ms,
-                                   settings.default_lease_seconds, settings.kid, std::move(lease_id)});
+                                   settings.default_lease_seconds, settings.kid, std::move(lease_id), seed});
                            return {};
                        },
-                       [st, &settings, &metrics, reply = std::move(reply)](Result<void> r) mutable {
+                       [st, &settings, &metrics, nonce, reply = std::move(reply)](Result<void> r) mutable {
                            if (!r) {
                                metrics.count_checkout(r.error().code_name());
                                return reply(error_response(r.error()));
@@ -234,8 +256,9 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                                                                                                      : "granted");
                            if (o.error) return reply(error_response(*o.error));
                            // Signing and rendering run on the I/O thread, not the writer's.
-                           reply.build([st, &settings] {
-                               return json_text_response(bhttp::status::created, grant_json(st->outcome.lease, settings));
+                           reply.build([st, &settings, nonce] {
+                               return json_text_response(bhttp::status::created,
+                                                         grant_json(st->outcome.lease, settings, nonce));
                            });
                        },
                        store::Store::Savepoint::none);  // refusals are outcomes, never a failed unit
@@ -244,17 +267,19 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
     router.add(bhttp::verb::post, "/v1/leases/{id}/renew", requires_role(Role::host),
                [&store, &clock, &settings](RequestContext& ctx, Reply reply) {
                    auto out = std::make_shared<store::RenewOutcome>();
+                   const auto nonce = take_nonce(settings);
                    store.submit(
                        [out, &settings, id = ctx.params.at("id"), host = ctx.principal->host_id,
-                        now_ms = clock.now_ms()](store::Connection& c) -> Result<void> {
-                           *out = store::renew_lease(c, id, host, now_ms, settings.default_lease_seconds, settings.kid);
+                        now_ms = clock.now_ms(), seed = seed_of(nonce)](store::Connection& c) -> Result<void> {
+                           *out = store::renew_lease(c, id, host, now_ms, settings.default_lease_seconds, settings.kid,
+                                                     seed);
                            return {};
                        },
-                       [out, &settings, reply = std::move(reply)](Result<void> r) mutable {
+                       [out, &settings, nonce, reply = std::move(reply)](Result<void> r) mutable {
                            if (!r) return reply(error_response(r.error()));
                            if (out->error) return reply(error_response(*out->error));
-                           reply.build([out, &settings] {
-                               return json_text_response(bhttp::status::ok, grant_json(*out->lease, settings));
+                           reply.build([out, &settings, nonce] {
+                               return json_text_response(bhttp::status::ok, grant_json(*out->lease, settings, nonce));
                            });
                        },
                        store::Store::Savepoint::none);

@@ -10,6 +10,7 @@
 #include "core/clock.hpp"
 #include "core/clock_guard.hpp"
 #include "crypto/ed25519.hpp"
+#include "crypto/nonce_pool.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
 #include "store/store.hpp"
@@ -27,6 +28,9 @@ struct LeaseSettings {
     nlohmann::json jwks;
     // Pauses checkouts while the wall clock is behind the recorded time (optional).
     const ClockGuard* clock_guard = nullptr;
+    // Token nonces made ahead of time for signing_key under the context
+    // server_id; null: every token is signed with RFC 8032's nonce.
+    crypto::NoncePool* nonces = nullptr;
 };
 
 void register_host_routes(Router& router, store::Store& store, const Clock& clock, const LeaseSettings& settings);

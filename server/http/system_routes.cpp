@@ -6,6 +6,19 @@ namespace entitle::http {
 
 namespace {
 
+std::string nonce_metrics(const crypto::NoncePool* pool) {
+    if (pool == nullptr) return {};
+    const auto s = pool->stats();
+    return fmt::format(
+        "# HELP entitle_token_nonces_total Lease token nonces by where they were made: ahead, by the thread "
+        "that runs while a core is idle, or on_demand, on the request's thread because none was ready "
+        "(docs/decisions/0010).\n"
+        "# TYPE entitle_token_nonces_total counter\n"
+        "entitle_token_nonces_total{{made=\"ahead\"}} {}\n"
+        "entitle_token_nonces_total{{made=\"on_demand\"}} {}\n",
+        s.ahead, s.on_demand);
+}
+
 std::string store_metrics(const store::StoreStats& s) {
     return fmt::format(
         "# HELP entitle_store_commits_total Write transactions committed and synced.\n"
@@ -97,9 +110,10 @@ void register_system_routes(Router& router, SystemRoutesDeps deps) {
                     });
 
     router.add_sync(bhttp::verb::get, "/metrics", public_route,
-                    [&metrics = deps.metrics, &store = deps.store](RequestContext&) {
+                    [&metrics = deps.metrics, &store = deps.store, nonces = deps.token_nonces](RequestContext&) {
                         return text_response(bhttp::status::ok,
-                                             metrics.render() + store_metrics(store.stats()) + usage_metrics(store),
+                                             metrics.render() + store_metrics(store.stats()) + usage_metrics(store) +
+                                                 nonce_metrics(nonces),
                                              "text/plain; version=0.0.4");
                     });
 }

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crypto/nonce_pool.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
 #include "store/store.hpp"
@@ -16,6 +17,7 @@ struct SystemRoutesDeps {
     store::Store& store;
     Metrics& metrics;
     nlohmann::json jwks;  // {"keys":[...]} of the lease-signing keys
+    const crypto::NoncePool* token_nonces = nullptr;  // counted in /metrics when given
 };
 
 void register_system_routes(Router& router, SystemRoutesDeps deps);

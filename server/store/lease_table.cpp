@@ -19,11 +19,28 @@ using json = nlohmann::json;
 
 constexpr std::string_view kLeaseCols =
     "id, host_id, request_id, request_hash, license_jti, entitlement_id, feature, gpu_uuid, gpu_model, vgpu_id, "
-    "vgpu_profile, overage, issued_at, expires_at, renewed_at, ended_at, end_reason, kid";
+    "vgpu_profile, overage, issued_at, expires_at, renewed_at, ended_at, end_reason, kid, token_nonce";
 
 // `where`: what follows `FROM leases` (a WHERE clause, or INDEXED BY and one).
 std::string lease_select(std::string_view where) {
     return std::string("SELECT ") + std::string(kLeaseCols) + " FROM leases " + std::string(where);
+}
+
+// A stored nonce seed; anything but 16 bytes (a store edited by hand) counts
+// as none, and the token is then signed with RFC 8032's nonce.
+std::optional<crypto::NonceSeed> nonce_seed(const std::optional<std::string>& blob) {
+    crypto::NonceSeed seed{};
+    if (!blob || blob->size() != seed.size()) return std::nullopt;
+    std::copy(blob->begin(), blob->end(), seed.begin());
+    return seed;
+}
+
+void bind_nonce_seed(Statement& st, int index, const std::optional<crypto::NonceSeed>& seed) {
+    if (!seed) {
+        st.bind_null(index);
+    } else {
+        st.bind_blob(index, std::string_view(reinterpret_cast<const char*>(seed->data()), seed->size()));
+    }
 }
 
 LeaseRecord lease_row(const Statement& st) {
@@ -46,6 +63,7 @@ LeaseRecord lease_row(const Statement& st) {
     l.ended_at = st.opt_int64(15);
     l.end_reason = st.opt_text(16);
     l.kid = st.text(17);
+    l.token_nonce = nonce_seed(st.opt_blob(18));
     return l;
 }
 
@@ -298,15 +316,18 @@ CheckoutOutcome checkout_lease(Connection& c, const CheckoutInput& in) {
     l.issued_at = now_s;
     l.expires_at = lease_expiry(chosen.entitlement, now_s, in.default_lease_seconds);
     l.kid = in.kid;
+    l.token_nonce = in.token_nonce;
 
     auto ins = c.cached(
         "INSERT INTO leases (id, host_id, request_id, request_hash, license_jti, entitlement_id, feature, gpu_uuid, "
-        "gpu_model, vgpu_id, vgpu_profile, overage, issued_at, expires_at, kid) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+        "gpu_model, vgpu_id, vgpu_profile, overage, issued_at, expires_at, kid, token_nonce) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
     ins.bind(1, l.id).bind(2, l.host_id).bind(3, l.request_id).bind(4, l.request_hash).bind(5, l.license_jti);
     ins.bind(6, l.entitlement_id).bind(7, l.feature).bind(8, l.gpu_uuid).bind(9, l.gpu_model).bind(10, l.vgpu_id);
     ins.bind(11, l.vgpu_profile).bind(12, std::int64_t{l.overage ? 1 : 0}).bind(13, l.issued_at);
-    ins.bind(14, l.expires_at).bind(15, l.kid).run();
+    ins.bind(14, l.expires_at).bind(15, l.kid);
+    bind_nonce_seed(ins, 16, l.token_nonce);
+    ins.run();
     take_seat(c, l.license_jti, l.entitlement_id, chosen.entitlement.model, l.gpu_uuid);
 
     auto d = lease_detail(l);
@@ -322,7 +343,8 @@ CheckoutOutcome checkout_lease(Connection& c, const CheckoutInput& in) {
 }
 
 RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::string& host_id,
-                         std::int64_t now_ms, std::int64_t default_lease_seconds, const std::string& kid) {
+                         std::int64_t now_ms, std::int64_t default_lease_seconds, const std::string& kid,
+                         const std::optional<crypto::NonceSeed>& token_nonce) {
     auto l = find_lease(c, lease_id);
     if (!l) return {std::nullopt, Error{ErrorCode::not_found, fmt::format("no lease {}", lease_id)}};
     if (l->host_id != host_id) {
@@ -347,16 +369,23 @@ RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::
     const std::int64_t exp = std::max(l->expires_at, lease_expiry(stored.entitlement, now_s, default_lease_seconds));
     // The signing key is written only when it changed (after a rotation):
     // a renewal then touches no index but the two ordered by expiry.
+    // The token nonce's seed is new with every renewal (schema/0007).
     if (kid == l->kid) {
-        auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3 WHERE id = ?1");
-        st.bind(1, l->id).bind(2, exp).bind(3, now_s).run();
+        auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3, token_nonce = ?4 WHERE id = ?1");
+        st.bind(1, l->id).bind(2, exp).bind(3, now_s);
+        bind_nonce_seed(st, 4, token_nonce);
+        st.run();
     } else {
-        auto st = c.cached("UPDATE leases SET expires_at = ?2, renewed_at = ?3, kid = ?4 WHERE id = ?1");
-        st.bind(1, l->id).bind(2, exp).bind(3, now_s).bind(4, kid).run();
+        auto st = c.cached(
+            "UPDATE leases SET expires_at = ?2, renewed_at = ?3, kid = ?4, token_nonce = ?5 WHERE id = ?1");
+        st.bind(1, l->id).bind(2, exp).bind(3, now_s).bind(4, kid);
+        bind_nonce_seed(st, 5, token_nonce);
+        st.run();
     }
     l->expires_at = exp;
     l->renewed_at = now_s;
     l->kid = kid;
+    l->token_nonce = token_nonce;
     return {std::move(l), std::nullopt};
 }
 
@@ -441,7 +470,10 @@ void move_leases_to_license(Connection& c, const std::string& old_jti, const std
         }
         const auto& to = cands[*target];
         free_seat(c, l);
-        auto up = c.cached("UPDATE leases SET license_jti = ?2, entitlement_id = ?3, expires_at = ?4 WHERE id = ?1");
+        // What the lease's token says changes: its nonce seed goes (schema/0007).
+        auto up = c.cached(
+            "UPDATE leases SET license_jti = ?2, entitlement_id = ?3, expires_at = ?4, token_nonce = NULL "
+            "WHERE id = ?1");
         const std::int64_t exp = to.entitlement.not_after ? std::min(l.expires_at, *to.entitlement.not_after)
                                                           : l.expires_at;
         up.bind(1, l.id).bind(2, new_jti).bind(3, to.entitlement.id).bind(4, exp).run();

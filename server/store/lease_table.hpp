@@ -16,6 +16,7 @@
 
 #include "core/checkout.hpp"
 #include "core/error.hpp"
+#include "crypto/ed25519.hpp"
 #include "store/host_table.hpp"
 #include "store/sqlite.hpp"
 
@@ -40,6 +41,10 @@ struct LeaseRecord {
     std::optional<std::int64_t> ended_at;
     std::optional<std::string> end_reason;
     std::string kid;
+    // The seed of the nonce that signs the tokens of this state of the lease
+    // (schema/0007); none: RFC 8032's deterministic nonce. Written anew with
+    // every change of what the token says.
+    std::optional<crypto::NonceSeed> token_nonce;
 
     [[nodiscard]] std::string entitlement_key() const { return license_jti + "/" + entitlement_id; }
 };
@@ -67,6 +72,9 @@ struct CheckoutInput {
     // Callers on an I/O thread make it there, keeping the random draw off
     // the writer.
     std::string lease_id = {};
+    // The seed of the new lease's token nonce (crypto::NoncePool::take on the
+    // I/O thread); none: RFC 8032's nonce.
+    std::optional<crypto::NonceSeed> token_nonce = {};
 };
 
 // "l_", the issue time in milliseconds in 8 characters that sort like the
@@ -88,9 +96,11 @@ struct RenewOutcome {
     std::optional<Error> error;        // not_found, forbidden, expired
 };
 // `kid`: the key that signs the renewed token (recorded on the lease).
+// `token_nonce`: the seed of the renewed token's nonce, new for this renewal.
 [[nodiscard]] RenewOutcome renew_lease(Connection& c, const std::string& lease_id, const std::string& host_id,
                                        std::int64_t now_ms, std::int64_t default_lease_seconds,
-                                       const std::string& kid);
+                                       const std::string& kid,
+                                       const std::optional<crypto::NonceSeed>& token_nonce = std::nullopt);
 
 // Key ids that signed the tokens of leases not yet ended. A lease past its
 // expiry that the sweeper has not ended yet still counts: its key stays

@@ -151,4 +151,12 @@ std::optional<std::string> Statement::opt_text(int col) const {
     return text(col);
 }
 
+std::optional<std::string> Statement::opt_blob(int col) const {
+    if (is_null(col)) return std::nullopt;
+    const void* data = sqlite3_column_blob(stmt_, col);
+    const int size = sqlite3_column_bytes(stmt_, col);
+    if (data == nullptr || size <= 0) return std::string();
+    return std::string(static_cast<const char*>(data), static_cast<std::size_t>(size));
+}
+
 }  // namespace entitle::store

@@ -66,6 +66,7 @@ public:
     [[nodiscard]] std::string text(int col) const;
     [[nodiscard]] std::optional<std::int64_t> opt_int64(int col) const;
     [[nodiscard]] std::optional<std::string> opt_text(int col) const;
+    [[nodiscard]] std::optional<std::string> opt_blob(int col) const;  // the bytes as they are
 
     [[nodiscard]] sqlite3_stmt* raw() const noexcept { return stmt_; }
 

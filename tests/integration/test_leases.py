@@ -10,6 +10,7 @@ import http.client
 import json
 import random
 import re
+import sqlite3
 import ssl
 import threading
 import time
@@ -497,6 +498,59 @@ def test_a_removed_hosts_token_is_unauthorized_and_its_leases_end(env):
 def _public_key(jwk):
     assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519", jwk
     return Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
+
+
+def _token_nonce_seeds(env):
+    """lease id -> the stored seed of its token's nonce (schema/0007), as bytes or None."""
+    con = sqlite3.connect(f"file:{env.data_dir / 'entitle.db'}?mode=ro", uri=True)
+    try:
+        return dict(con.execute("SELECT id, token_nonce FROM leases").fetchall())
+    finally:
+        con.close()
+
+
+def test_every_token_has_its_own_nonce_and_a_retry_after_renewals_and_a_restart_gets_the_last_token_again(env):
+    """Tokens are signed with nonces made ahead of time (docs/decisions/0010):
+    each checkout and renewal stores a new seed with the lease, every token
+    verifies with the published key, no two tokens share a nonce (the first
+    half of the signature), and a retried checkout gets back, byte for byte,
+    the token the lease's last grant or renewal answered with."""
+    jti = env.import_license([entitlement("seats", count=10)])
+    host = env.add_host()
+    jwks = env.request("GET", "/v1/keys").json()
+    bodies, last_token, points = [], {}, []
+    seeds_seen = {}
+    for i in range(3):
+        body = checkout_body(gpu=f"GPU-N{i}", vgpu=f"vm-n{i}")
+        g = env.grant(host, body=body)
+        bodies.append(body)
+        last_token[g["lease_id"]] = g["token"]
+        points.append(b64url_decode(g["token"].split(".")[2])[:32])
+        seeds_seen.setdefault(g["lease_id"], []).append(_token_nonce_seeds(env)[g["lease_id"]])
+        for _ in range(2):
+            time.sleep(1.05)  # a renewal in another second: another iat, another token
+            r = env.renew(host, g["lease_id"])
+            assert r.status == 200, r
+            last_token[g["lease_id"]] = r.json()["token"]
+            points.append(b64url_decode(r.json()["token"].split(".")[2])[:32])
+            seeds_seen[g["lease_id"]].append(_token_nonce_seeds(env)[g["lease_id"]])
+    for token in last_token.values():
+        kid = jwt.get_unverified_header(token)["kid"]
+        jwk = [k for k in jwks["keys"] if k["kid"] == kid][0]
+        jwt.decode(token, _public_key(jwk), algorithms=["EdDSA"], leeway=5)
+    assert len(set(points)) == len(points) == 9
+    for lease_id, seeds in seeds_seen.items():
+        assert all(isinstance(s, bytes) and len(s) == 16 for s in seeds), seeds
+        assert len(set(seeds)) == 3, f"{lease_id}: a renewal kept the seed"
+
+    for attempt in ("retry", "after restart"):
+        if attempt == "after restart":
+            env.restart()
+        for body in bodies:
+            again = env.checkout(host, body=body)
+            assert again.status in (200, 201), (attempt, again)
+            assert again.json()["token"] == last_token[again.json()["lease_id"]], attempt
+    assert env.in_use(f"{jti}/seats") == 3  # retries took no seat
 
 
 def test_the_lease_token_verifies_with_the_published_key_and_carries_the_contract_claims(env):

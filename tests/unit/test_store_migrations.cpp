@@ -276,3 +276,56 @@ TEST_CASE(
     CHECK_THROWS_AS(add_lease("l_4", "h_1", "rq_A"), StoreError);  // still unique per host
     CHECK(integrity_of(c) == "ok");
 }
+
+TEST_CASE(
+    "version 7 gives leases a token nonce seed, and refuses a change of what a token says that keeps "
+    "the seed") {
+    TempDir dir;
+    Connection c(dir.file("v6.db"), Connection::Mode::read_write_create);
+    const auto& all = embedded_migrations();
+    REQUIRE(all.size() >= 7);
+    REQUIRE(all[6].name == "0007_lease_token_nonce.sql");
+    const std::vector<Migration> up_to_6(all.begin(), all.begin() + 6);
+    REQUIRE(migrate(c, up_to_6) == 6);
+    c.exec("PRAGMA foreign_keys = OFF");
+    c.exec("INSERT INTO leases (id, host_id, request_id, request_hash, license_jti, entitlement_id, feature, "
+           "gpu_uuid, vgpu_id, issued_at, expires_at, kid) "
+           "VALUES ('l_old', 'h_1', 'rq_A', 'hash', 'jti', 'e1', 'vWS', 'GPU-0', 'vm-1', 1, 2, 'k1')");
+
+    REQUIRE(migrate(c, all) == newest_embedded());
+    // A lease from before has no seed: its tokens keep RFC 8032's nonce.
+    CHECK(query_int(c, "SELECT token_nonce IS NULL FROM leases WHERE id = 'l_old'") == 1);
+    c.exec("UPDATE leases SET expires_at = 3, renewed_at = 2 WHERE id = 'l_old'");  // no seed: nothing to keep
+
+    c.exec("INSERT INTO leases (id, host_id, request_id, request_hash, license_jti, entitlement_id, feature, "
+           "gpu_uuid, vgpu_id, issued_at, expires_at, kid, token_nonce) "
+           "VALUES ('l_new', 'h_1', 'rq_B', 'hash', 'jti', 'e1', 'vWS', 'GPU-0', 'vm-1', 10, 20, 'k1', "
+           "x'00112233445566778899aabbccddeeff')");
+    // A renewal with a new seed, a move that drops it, and changes of what no
+    // token says are all fine.
+    c.exec("UPDATE leases SET expires_at = 30, renewed_at = 15, token_nonce = x'0f' WHERE id = 'l_new'");
+    c.exec("UPDATE leases SET kid = 'k2', request_hash = 'other' WHERE id = 'l_new'");
+    c.exec("UPDATE leases SET expires_at = 30 WHERE id = 'l_new'");  // the same value: the same token
+    c.exec("UPDATE leases SET ended_at = 40, end_reason = 'released' WHERE id = 'l_new'");
+    c.exec("UPDATE leases SET ended_at = NULL, end_reason = NULL WHERE id = 'l_new'");
+    // Every claim of the token, changed with the seed kept, is refused.
+    for (const std::string change :
+         {"expires_at = 31", "renewed_at = 16", "renewed_at = NULL", "issued_at = 11", "license_jti = 'jti2'",
+          "entitlement_id = 'e2'", "feature = 'vPC'", "gpu_uuid = 'GPU-1'", "vgpu_id = 'vm-2'",
+          "host_id = 'h_2'", "id = 'l_other'"}) {
+        CAPTURE(change);
+        try {
+            c.exec("UPDATE leases SET " + change + " WHERE id = 'l_new'");
+            FAIL("the change was not refused");
+        } catch (const StoreError& e) {
+            CHECK(std::string(e.what()).find("token nonce would sign a second, different token") !=
+                  std::string::npos);
+        }
+    }
+    CHECK(query_int(c, "SELECT expires_at FROM leases WHERE id = 'l_new'") == 30);
+    // With a new seed, or none, the same changes go through.
+    c.exec("UPDATE leases SET license_jti = 'jti2', expires_at = 25, token_nonce = NULL WHERE id = 'l_new'");
+    c.exec("UPDATE leases SET expires_at = 26, renewed_at = 17, token_nonce = x'10' WHERE id = 'l_new'");
+    CHECK(query_int(c, "SELECT expires_at FROM leases WHERE id = 'l_new'") == 26);
+    CHECK(integrity_of(c) == "ok");
+}
