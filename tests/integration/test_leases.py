@@ -552,6 +552,12 @@ def test_every_token_has_its_own_nonce_and_a_retry_after_renewals_and_a_restart_
             assert again.json()["token"] == last_token[again.json()["lease_id"]], attempt
     assert env.in_use(f"{jti}/seats") == 3  # retries took no seat
 
+    # /metrics counts the nonces taken since the restart: three retries, each took one.
+    body = env.request("GET", "/metrics").body
+    made = dict(re.findall(r'^entitle_token_nonces_total\{made="(\w+)"\} (\d+)$', body, re.M))
+    assert set(made) == {"ahead", "on_demand"}, body
+    assert int(made["ahead"]) + int(made["on_demand"]) == 3, made
+
 
 def test_the_lease_token_verifies_with_the_published_key_and_carries_the_contract_claims(env):
     jti = env.import_license([entitlement("seats", count=5)])
