@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
                           "URL hosts use to reach this server (default: https:// and the listen address)");
     serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate chain (default DATA/tls.crt)");
     serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key (default DATA/tls.key)");
-    serve_cmd->add_option("--threads", serve.threads, "I/O threads (0 = one per core)")->capture_default_str();
+    serve_cmd->add_option("--threads", serve.threads, "I/O threads (0 = one per core but one, at least one)")
+        ->capture_default_str();
     serve_cmd->add_option("--max-body-bytes", lim.max_body_bytes, "largest request body (413 beyond)")
         ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
     serve_cmd->add_option("--max-header-bytes", lim.max_header_bytes, "largest request header block")

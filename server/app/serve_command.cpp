@@ -79,6 +79,8 @@ Result<std::pair<std::string, unsigned short>> parse_listen_address(std::string_
     return std::pair{std::string(host), static_cast<unsigned short>(value)};
 }
 
+unsigned default_io_threads(unsigned cores) { return cores > 2 ? cores - 1 : 1; }
+
 Result<void> run_serve(const ServeOptions& options) {
     if (::geteuid() == 0 && !options.allow_root) {
         return fail(ErrorCode::forbidden,
@@ -213,7 +215,8 @@ Result<void> run_serve(const ServeOptions& options) {
     http::register_audit_routes(router, **store);
     http::register_clock_routes(router, **store, clock, clock_guard);
 
-    const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned threads =
+        options.threads ? options.threads : default_io_threads(std::thread::hardware_concurrency());
     http::IoPool io(threads);
     asio::io_context& ioc = io.main();  // control work: sweeper, signals
     http::Server server(io, *tls, router, metrics, options.limits, options.log_requests);

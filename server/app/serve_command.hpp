@@ -17,7 +17,7 @@ struct ServeOptions {
     std::optional<std::string> public_url;  // default: https://<actual listen address>
     std::optional<std::string> tls_cert;    // default: DIR/tls.crt
     std::optional<std::string> tls_key;     // default: DIR/tls.key
-    unsigned threads = 0;                   // 0 = one per core
+    unsigned threads = 0;                   // 0 = default_io_threads(cores)
     bool log_requests = true;
     std::int64_t lease_seconds = 3600;       // default lease duration
     std::optional<std::string> host_ca_file;  // ca_pem handed to hosts (default: the TLS certificate)
@@ -32,6 +32,14 @@ struct ServeOptions {
     bool core_dumps = false;   // keys and tokens live in memory: no core files unless asked
     std::int64_t clock_rollback_tolerance_ms = 2000;
 };
+
+// I/O threads when --threads is 0: one per core but one, at least one. The
+// store's writer runs every write in turn, and on a small machine it needs a
+// core of its own more than the I/O threads need another one (on 2 cores,
+// one I/O thread answered 6 to 7% more checkouts and renewals than two, at
+// less CPU per request: docs/performance.md, change 36). `cores` 0 (unknown)
+// counts as one.
+[[nodiscard]] unsigned default_io_threads(unsigned cores);
 
 // Splits "HOST:PORT" / "[V6]:PORT"; the error names the flag.
 [[nodiscard]] Result<std::pair<std::string, unsigned short>> parse_listen_address(std::string_view text);

@@ -7,6 +7,7 @@
 #include <utility>
 
 using namespace entitle;
+using entitle::app::default_io_threads;
 using entitle::app::parse_listen_address;
 
 namespace {
@@ -40,4 +41,13 @@ TEST_CASE("parse_listen_address rejects malformed addresses naming the --listen 
         CHECK(r.error().code == ErrorCode::invalid_request);
         CHECK(r.error().message.find("--listen") != std::string::npos);
     }
+}
+
+TEST_CASE("the default I/O threads leave the store's writer a core, and there is always one") {
+    CHECK(default_io_threads(0) == 1);  // unknown
+    CHECK(default_io_threads(1) == 1);
+    CHECK(default_io_threads(2) == 1);
+    CHECK(default_io_threads(3) == 2);
+    CHECK(default_io_threads(4) == 3);
+    CHECK(default_io_threads(64) == 63);
 }
