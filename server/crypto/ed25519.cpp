@@ -257,10 +257,15 @@ Ed25519Nonce Ed25519PrivateKey::nonce_of(const NonceSeed& seed, std::string_view
     return n;
 }
 
-Ed25519Nonce Ed25519PrivateKey::make_nonce(std::string_view context) const {
+NonceSeed random_nonce_seed() {
+    require_sodium();
     NonceSeed seed{};
     randombytes_buf(seed.data(), seed.size());
-    return nonce_of(seed, context);
+    return seed;
+}
+
+Ed25519Nonce Ed25519PrivateKey::make_nonce(std::string_view context) const {
+    return nonce_of(random_nonce_seed(), context);
 }
 
 std::string Ed25519PrivateKey::sign(std::string_view message, const Ed25519Nonce& nonce,

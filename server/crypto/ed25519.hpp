@@ -66,6 +66,9 @@ struct Ed25519Nonce {
     std::array<unsigned char, 32> point{};
 };
 
+// 16 random bytes from the system's CSPRNG (libsodium's randombytes).
+[[nodiscard]] NonceSeed random_nonce_seed();
+
 class Ed25519PrivateKey {
 public:
     [[nodiscard]] static Ed25519PrivateKey generate();

@@ -26,28 +26,25 @@ NoncePool::~NoncePool() {
     filler_.join();
 }
 
-Ed25519Nonce NoncePool::take() {
-    {
-        std::unique_lock lock(mu_);
-        if (!ready_.empty()) {
-            const Ed25519Nonce n = ready_.back();
-            ready_.pop_back();
-            ++ahead_;
-            // Woken once per quarter of the pool, not on every take.
-            const bool wake = ready_.size() + 1 == low_;
-            lock.unlock();
-            if (wake) wake_.notify_one();
-            return n;
-        }
-        ++on_demand_;
+std::optional<Ed25519Nonce> NoncePool::take() {
+    std::unique_lock lock(mu_);
+    if (ready_.empty()) {
+        ++empty_;  // the filler is awake already: it sleeps only when the pool is full
+        return std::nullopt;
     }
-    wake_.notify_one();
-    return key_.make_nonce(context_);
+    const Ed25519Nonce n = ready_.back();
+    ready_.pop_back();
+    ++ahead_;
+    // Woken once per quarter of the pool, not on every take.
+    const bool wake = ready_.size() + 1 == low_;
+    lock.unlock();
+    if (wake) wake_.notify_one();
+    return n;
 }
 
 NoncePool::Stats NoncePool::stats() const {
     std::lock_guard lock(mu_);
-    return {ahead_, on_demand_, ready_.size()};
+    return {ahead_, empty_, ready_.size()};
 }
 
 void NoncePool::fill() {

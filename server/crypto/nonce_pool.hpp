@@ -7,15 +7,18 @@
 // SHA-512 passes and a few scalar operations instead of a scalar
 // multiplication as well.
 //
-// take() never hands out one nonce twice, and when the pool is empty it makes
-// one on the spot: the signer is never slower than without the pool. Nothing
-// in the pool is secret (seeds and points; crypto/ed25519.hpp).
+// take() never hands out one nonce twice. When the pool is empty it hands
+// out none: the caller then takes a fresh seed (random_nonce_seed) and makes
+// its point only if it signs, so a request that is refused costs nothing and
+// one that signs costs what it did without the pool. Nothing in the pool is
+// secret (seeds and points; crypto/ed25519.hpp).
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,18 +36,16 @@ public:
     NoncePool(const NoncePool&) = delete;
     NoncePool& operator=(const NoncePool&) = delete;
 
-    // A nonce of the key not handed out before. Safe from any thread.
-    [[nodiscard]] Ed25519Nonce take();
+    // A nonce of the key not handed out before, or none when the pool is
+    // empty. Safe from any thread.
+    [[nodiscard]] std::optional<Ed25519Nonce> take();
 
     struct Stats {
-        std::uint64_t ahead = 0;      // taken from the pool
-        std::uint64_t on_demand = 0;  // made by take() because the pool was empty
-        std::size_t ready = 0;        // in the pool now
+        std::uint64_t ahead = 0;  // taken from the pool
+        std::uint64_t empty = 0;  // take() found the pool empty
+        std::size_t ready = 0;    // in the pool now
     };
     [[nodiscard]] Stats stats() const;
-
-    [[nodiscard]] const Ed25519PrivateKey& key() const { return key_; }
-    [[nodiscard]] const std::string& context() const { return context_; }
 
 private:
     void fill();
@@ -57,7 +58,7 @@ private:
     std::condition_variable wake_;
     std::vector<Ed25519Nonce> ready_;
     std::uint64_t ahead_ = 0;
-    std::uint64_t on_demand_ = 0;
+    std::uint64_t empty_ = 0;
     bool stop_ = false;
     std::thread filler_;
 };

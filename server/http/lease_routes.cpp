@@ -63,30 +63,34 @@ json lease_json(const store::LeaseRecord& l) {
             {"renewed_at", opt(l.renewed_at)}};
 }
 
-// A nonce for the token of a lease state about to be written: from the pool
-// when the server has one, none (RFC 8032's nonce) otherwise.
-std::optional<crypto::Ed25519Nonce> take_nonce(const LeaseSettings& s) {
-    if (s.nonces == nullptr) return std::nullopt;
-    return s.nonces->take();
-}
+// The nonce of the token of a lease state about to be written: its seed,
+// stored with the state, and its point when the pool had one made ahead; a
+// fresh seed alone when the pool was empty (the point is then made only if
+// a token is signed); neither without a pool (RFC 8032's nonce).
+struct NewNonce {
+    std::optional<crypto::NonceSeed> seed;
+    std::optional<crypto::Ed25519Nonce> made;
+};
 
-std::optional<crypto::NonceSeed> seed_of(const std::optional<crypto::Ed25519Nonce>& n) {
-    if (!n) return std::nullopt;
-    return n->seed;
+NewNonce new_nonce(const LeaseSettings& s) {
+    if (s.nonces == nullptr) return {};
+    if (auto n = s.nonces->take()) return {n->seed, n};
+    return {crypto::random_nonce_seed(), std::nullopt};
 }
 
 // The checkout/renew answer: {"lease_id","token","expires_at","renew_after","entitlement"}.
-// `taken`: the nonce taken for the state just written; a lease whose stored
-// seed is another one (a retried checkout) has its nonce made again.
+// `made`: the nonce made ahead for the state just written, if any; the nonce
+// of a lease whose stored seed is another one (a retried checkout), or whose
+// point was not made ahead, is made here.
 std::string grant_json(const store::LeaseRecord& l, const LeaseSettings& s,
-                       const std::optional<crypto::Ed25519Nonce>& taken) {
+                       const std::optional<crypto::Ed25519Nonce>& made) {
     const std::int64_t iat = l.renewed_at.value_or(l.issued_at);
     const LeaseClaims claims{s.server_id, l.host_id, l.id, l.feature, l.entitlement_key(),
                              l.gpu_uuid,  l.vgpu_id, iat,  l.expires_at};
     std::optional<crypto::Ed25519Nonce> nonce;
     if (l.token_nonce) {
-        nonce = taken && taken->seed == *l.token_nonce ? *taken
-                                                       : s.signing_key.nonce_of(*l.token_nonce, s.server_id);
+        nonce = made && made->seed == *l.token_nonce ? *made
+                                                     : s.signing_key.nonce_of(*l.token_nonce, s.server_id);
     }
     const std::string token = sign_lease_token(claims, s.signing_key, s.kid, nonce ? &*nonce : nullptr);
     // Written directly (members in the order nlohmann would keep them): every
@@ -235,17 +239,17 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                    // here, on the I/O thread: the writer only runs the statements.
                    // So is its token's nonce, ahead of time (crypto/nonce_pool.hpp).
                    const std::int64_t now_ms = clock.now_ms();
-                   const auto nonce = take_nonce(settings);
+                   const NewNonce nonce = new_nonce(settings);
                    store.submit(
                        [st, &settings, actor = ctx.principal->token_id, now_ms,
                         fingerprint = checkout_fingerprint(st->request), lease_id = store::new_lease_id(now_ms),
-                        seed = seed_of(nonce)](store::Connection& c) mutable -> Result<void> {
+                        seed = nonce.seed](store::Connection& c) mutable -> Result<void> {
                            st->outcome = store::checkout_lease(
                                c, {st->host, st->request, std::move(fingerprint), actor, now_ms,
                                    settings.default_lease_seconds, settings.kid, std::move(lease_id), seed});
                            return {};
                        },
-                       [st, &settings, &metrics, nonce, reply = std::move(reply)](Result<void> r) mutable {
+                       [st, &settings, &metrics, made = nonce.made, reply = std::move(reply)](Result<void> r) mutable {
                            if (!r) {
                                metrics.count_checkout(r.error().code_name());
                                return reply(error_response(r.error()));
@@ -256,9 +260,9 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
                                                                                                      : "granted");
                            if (o.error) return reply(error_response(*o.error));
                            // Signing and rendering run on the I/O thread, not the writer's.
-                           reply.build([st, &settings, nonce] {
+                           reply.build([st, &settings, made] {
                                return json_text_response(bhttp::status::created,
-                                                         grant_json(st->outcome.lease, settings, nonce));
+                                                         grant_json(st->outcome.lease, settings, made));
                            });
                        },
                        store::Store::Savepoint::none);  // refusals are outcomes, never a failed unit
@@ -267,19 +271,19 @@ void register_lease_routes(Router& router, store::Store& store, const Clock& clo
     router.add(bhttp::verb::post, "/v1/leases/{id}/renew", requires_role(Role::host),
                [&store, &clock, &settings](RequestContext& ctx, Reply reply) {
                    auto out = std::make_shared<store::RenewOutcome>();
-                   const auto nonce = take_nonce(settings);
+                   const NewNonce nonce = new_nonce(settings);
                    store.submit(
                        [out, &settings, id = ctx.params.at("id"), host = ctx.principal->host_id,
-                        now_ms = clock.now_ms(), seed = seed_of(nonce)](store::Connection& c) -> Result<void> {
+                        now_ms = clock.now_ms(), seed = nonce.seed](store::Connection& c) -> Result<void> {
                            *out = store::renew_lease(c, id, host, now_ms, settings.default_lease_seconds, settings.kid,
                                                      seed);
                            return {};
                        },
-                       [out, &settings, nonce, reply = std::move(reply)](Result<void> r) mutable {
+                       [out, &settings, made = nonce.made, reply = std::move(reply)](Result<void> r) mutable {
                            if (!r) return reply(error_response(r.error()));
                            if (out->error) return reply(error_response(*out->error));
-                           reply.build([out, &settings, nonce] {
-                               return json_text_response(bhttp::status::ok, grant_json(*out->lease, settings, nonce));
+                           reply.build([out, &settings, made] {
+                               return json_text_response(bhttp::status::ok, grant_json(*out->lease, settings, made));
                            });
                        },
                        store::Store::Savepoint::none);

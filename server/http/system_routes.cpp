@@ -10,13 +10,13 @@ std::string nonce_metrics(const crypto::NoncePool* pool) {
     if (pool == nullptr) return {};
     const auto s = pool->stats();
     return fmt::format(
-        "# HELP entitle_token_nonces_total Lease token nonces by where they were made: ahead, by the thread "
-        "that runs while a core is idle, or on_demand, on the request's thread because none was ready "
-        "(docs/decisions/0010).\n"
+        "# HELP entitle_token_nonces_total Lease token nonces taken for checkouts and renewals: made ahead, "
+        "by the thread that runs while a core is idle, or on_demand because none was ready (made on the "
+        "request's thread if a token is signed; docs/decisions/0010).\n"
         "# TYPE entitle_token_nonces_total counter\n"
         "entitle_token_nonces_total{{made=\"ahead\"}} {}\n"
         "entitle_token_nonces_total{{made=\"on_demand\"}} {}\n",
-        s.ahead, s.on_demand);
+        s.ahead, s.empty);
 }
 
 std::string store_metrics(const store::StoreStats& s) {

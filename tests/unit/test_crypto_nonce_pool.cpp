@@ -117,17 +117,37 @@ TEST_CASE("a point that is not the seed's gives a signature that fails verificat
     CHECK_FALSE(key.public_key().verify("m", key.sign("m", right, "srv_other")));
 }
 
-TEST_CASE("the pool hands out every nonce once, each with its seed's point, more than it holds") {
+TEST_CASE("the pool hands out every nonce once, each with its seed's point, and none when it is empty") {
     const Ed25519PrivateKey key = Ed25519PrivateKey::generate();
     NoncePool pool(key, std::string(kContext), 8);
+    // Full first (bounded: an idle core makes 8 nonces in milliseconds).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (pool.stats().ready < 8 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    REQUIRE(pool.stats().ready == 8);
     std::set<std::string> seeds;
+    std::uint64_t given = 0;
     for (int i = 0; i < 100; ++i) {
-        const Ed25519Nonce n = pool.take();
-        CHECK(seeds.insert(seed_of(n)).second);
-        CHECK(point_of(key.nonce_of(n.seed, kContext)) == point_of(n));
+        const auto n = pool.take();
+        if (!n) continue;  // empty for the moment: the caller takes a fresh seed
+        ++given;
+        CHECK(seeds.insert(seed_of(*n)).second);
+        CHECK(point_of(key.nonce_of(n->seed, kContext)) == point_of(*n));
     }
     const auto stats = pool.stats();
-    CHECK(stats.ahead + stats.on_demand == 100);
+    CHECK(stats.ahead == given);
+    CHECK(stats.ahead + stats.empty == 100);
+    CHECK(given >= 8);
+}
+
+TEST_CASE("fresh seeds are random") {
+    std::set<std::string> seeds;
+    for (int i = 0; i < 1000; ++i) {
+        const NonceSeed s = entitle::crypto::random_nonce_seed();
+        seeds.insert(std::string(s.begin(), s.end()));
+    }
+    CHECK(seeds.size() == 1000);
 }
 
 TEST_CASE("threads taking from one pool at once never get the same nonce") {
@@ -139,13 +159,15 @@ TEST_CASE("threads taking from one pool at once never get the same nonce") {
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&] {
             std::vector<std::string> mine;
-            for (int i = 0; i < 300; ++i) mine.push_back(seed_of(pool.take()));
+            for (int i = 0; i < 300; ++i) {
+                if (const auto n = pool.take()) mine.push_back(seed_of(*n));
+            }
             std::lock_guard lock(mu);
             all.insert(all.end(), mine.begin(), mine.end());
         });
     }
     for (auto& t : threads) t.join();
-    CHECK(all.size() == 1200);
+    CHECK(all.size() == pool.stats().ahead);
     CHECK(std::set<std::string>(all.begin(), all.end()).size() == all.size());
 }
 
@@ -162,14 +184,14 @@ TEST_CASE("the pool fills itself to its capacity on a thread at SCHED_IDLE, and 
     };
     REQUIRE(wait_full() == 32);
     CHECK(policy_of_thread("nonces") == SCHED_IDLE);
-    for (int i = 0; i < 20; ++i) (void)pool.take();
+    for (int i = 0; i < 20; ++i) CHECK(pool.take().has_value());
     auto stats = pool.stats();
     CHECK(stats.ahead == 20);
-    CHECK(stats.on_demand == 0);
+    CHECK(stats.empty == 0);
     CHECK(wait_full() == 32);  // below three quarters, the filler was woken
-    // Nonces made ahead and on demand alike sign verifiable tokens.
-    const Ed25519Nonce n = pool.take();
-    CHECK(key.public_key().verify("t", key.sign("t", n, kContext)));
+    const auto n = pool.take();
+    REQUIRE(n.has_value());
+    CHECK(key.public_key().verify("t", key.sign("t", *n, kContext)));
 }
 
 TEST_CASE("a pool can be destroyed while its thread is filling it") {
