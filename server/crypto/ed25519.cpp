@@ -13,6 +13,8 @@
 #include <string>
 #include <utility>
 
+#include "crypto/digest.hpp"
+
 namespace entitle::crypto {
 namespace {
 
@@ -258,9 +260,9 @@ Ed25519Nonce Ed25519PrivateKey::nonce_of(const NonceSeed& seed, std::string_view
 }
 
 NonceSeed random_nonce_seed() {
-    require_sodium();
     NonceSeed seed{};
-    randombytes_buf(seed.data(), seed.size());
+    const std::string bytes = random_id_bytes(seed.size());
+    std::copy(bytes.begin(), bytes.end(), seed.begin());
     return seed;
 }
 

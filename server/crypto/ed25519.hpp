@@ -66,7 +66,8 @@ struct Ed25519Nonce {
     std::array<unsigned char, 32> point{};
 };
 
-// 16 random bytes from the system's CSPRNG (libsodium's randombytes).
+// A fresh seed: 16 bytes of crypto::random_id_bytes (unique and unguessable;
+// a seed needs no secrecy, since r also takes the key's secret prefix).
 [[nodiscard]] NonceSeed random_nonce_seed();
 
 class Ed25519PrivateKey {
